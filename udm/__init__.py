@@ -1,0 +1,2 @@
+"""udm: unsupervised distribution-matching translation."""
+__version__ = "0.1.0"
