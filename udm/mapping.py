@@ -1,0 +1,95 @@
+"""A fitted cross-lingual map: normalise the source space, multiply by W. Can transform, save, load and export."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from .atomic import atomic_path
+from .embeddings import Embeddings
+from .errors import UdmError
+from .normalize import DEFAULT_SPEC, normalize
+
+ArrayOrEmb = Union[np.ndarray, Embeddings]
+
+
+@dataclass
+class Mapping:
+    """``f(x) = normalize(x, src_norm) @ W``; the target space is compared after ``normalize(y, tgt_norm)``.
+
+    Normalisation steps such as ``center`` use statistics of the whole matrix given to :meth:`transform`,
+    so transform a whole vocabulary (or pass ``normalized=True`` with vectors prepared by :meth:`prepare_source`).
+    """
+
+    W: np.ndarray
+    src_norm: str = DEFAULT_SPEC
+    tgt_norm: str = DEFAULT_SPEC
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.W = np.asarray(self.W, dtype=np.float32)
+        if self.W.ndim != 2:
+            raise UdmError(f"mapping matrix must be 2-D, got shape {self.W.shape}")
+
+    @property
+    def failed(self) -> bool:
+        """True when the aligner's own dictionary-free check judged this run a failure."""
+        return bool(self.meta.get("failed", False))
+
+    def prepare_source(self, x: ArrayOrEmb) -> np.ndarray:
+        return normalize(_matrix(x), self.src_norm)
+
+    def prepare_target(self, y: ArrayOrEmb) -> np.ndarray:
+        return normalize(_matrix(y), self.tgt_norm)
+
+    def transform(self, x: ArrayOrEmb, *, normalized: bool = False) -> ArrayOrEmb:
+        """Map source vectors into the target space; returns the same type it was given."""
+        mat = _matrix(x)
+        if mat.shape[1] != self.W.shape[0]:
+            raise UdmError(f"vectors have {mat.shape[1]} dims but the mapping expects {self.W.shape[0]}")
+        mapped = (mat if normalized else self.prepare_source(mat)) @ self.W
+        return x.with_vectors(mapped) if isinstance(x, Embeddings) else mapped
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an ``.npz`` holding W, the normalisation specs and JSON metadata (atomically)."""
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, W=self.W, src_norm=self.src_norm, tgt_norm=self.tgt_norm,
+                         meta=json.dumps(self.meta, default=_json_default))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Mapping":
+        path = Path(path)
+        if not path.is_file():
+            raise UdmError(f"{path}: no such mapping file (expected the mapping.npz written by 'udm align')")
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                return cls(W=d["W"], src_norm=str(d["src_norm"]), tgt_norm=str(d["tgt_norm"]), meta=json.loads(str(d["meta"])))
+        except (OSError, ValueError, KeyError) as exc:
+            raise UdmError(f"{path}: not a udm mapping file ({exc})") from None
+
+    def export_vec(self, src: Embeddings, path: str | os.PathLike) -> None:
+        """Write the mapped source vocabulary as a ``.vec``/``.npz`` file in the target space."""
+        self.transform(src).save(path)
+
+
+def _matrix(x: ArrayOrEmb) -> np.ndarray:
+    mat = x.vectors if isinstance(x, Embeddings) else np.asarray(x, dtype=np.float32)
+    if mat.ndim != 2:
+        raise UdmError(f"expected a 2-D matrix of vectors, got shape {mat.shape}")
+    return mat
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

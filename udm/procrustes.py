@@ -1,0 +1,29 @@
+"""Orthogonal Procrustes: the rotation W minimising ||X W - Y|| over matched rows; the one implementation in udm."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UdmError
+
+
+def procrustes(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Orthogonal ``W`` (d_x x d_y) with ``x @ W`` closest to ``y``: ``W = U V^T`` from the SVD of ``x^T y``.
+
+    Optional per-pair ``weights`` (e.g. match confidences) weight each row's contribution.
+    """
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+        raise UdmError(f"Procrustes needs two matrices of matched rows, got shapes {x.shape} and {y.shape}")
+    if len(x) == 0:
+        raise UdmError("Procrustes needs at least one matched pair; the seed dictionary is empty (check its coverage)")
+    x64 = x.astype(np.float64)
+    if weights is not None:
+        x64 = x64 * np.asarray(weights, dtype=np.float64)[:, None]
+    m = x64.T @ y.astype(np.float64)
+    u, _, vt = np.linalg.svd(m, full_matrices=False)
+    return (u @ vt).astype(np.float32)
+
+
+def nearest_orthogonal(w: np.ndarray) -> np.ndarray:
+    """The orthogonal matrix closest to ``w`` in Frobenius norm (polar factor)."""
+    u, _, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
+    return (u @ vt).astype(np.float32)
