@@ -13,3 +13,23 @@ def muse_criterion(mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 10
     ys = tgt[:n_words]
     idx, _ = retrieve(xs, ys, k=1, method="csls", csls_k=csls_k)
     return float(np.mean(np.sum(xs * ys[idx[:, 0]], axis=1)))
+
+
+def random_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random d x d orthogonal matrix (QR of a Gaussian matrix with sign correction)."""
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return (q * np.sign(np.diag(r))).astype(np.float32)
+
+
+def null_criterion(
+    x: np.ndarray, y: np.ndarray, *, n_random: int = 3, seed: int = 0, n_words: int = 10000
+) -> tuple[float, float]:
+    """Mean and standard deviation of :func:`muse_criterion` under random orthogonal maps: what failure scores."""
+    rng = np.random.default_rng(seed)
+    vals = [muse_criterion(x[:n_words] @ random_orthogonal(x.shape[1], rng), y, n_words=n_words) for _ in range(n_random)]
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+def judge_failure(score: float, null_mean: float, null_std: float, *, margin: float = 0.05, z: float = 5.0) -> bool:
+    """A run failed when its criterion is not clearly above random maps' (by ``margin`` and ``z`` deviations)."""
+    return not (score > null_mean + margin and score > null_mean + z * null_std)

@@ -24,7 +24,8 @@ SUPPORTED_LANGS = ("en", "es", "fr", "de", "it", "pt", "ru", "zh")
 
 # Apostrophe look-alikes mapped to ASCII ' ; dash look-alikes inside words mapped to '-'.
 _APOS = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'",
-                       "\u2010": "-", "\u2011": "-"})
+                       "\u2010": "-", "\u2011": "-",
+                       "\u00ad": None, "\u200b": None, "\u200c": None, "\u200d": None, "\ufeff": None})
 # A word: letters/digits ([^\W_]), optionally joined by single internal apostrophes/hyphens.
 _WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 # Elided clitics written with an apostrophe before a vowel-initial word.
@@ -34,6 +35,15 @@ _ELISION = {
                      re.IGNORECASE),
 }
 _EN_POSSESSIVE = re.compile(r"^(.+)('s)$", re.IGNORECASE)
+# Stand-alone clitic tokens (as in already-tokenised text: "l' homme", "god 's") are kept, so that
+# tokenize(" ".join(tokenize(t))) == tokenize(t).
+_STANDALONE = {
+    "fr": r"(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu|presqu)'",
+    "it": r"(?:[cdlmnstv]|un|all|dall|dell|nell|sull|coll|quell|quest|bell|sant|tutt)'",
+    "en": r"'s",
+}
+_WORD_BY_LANG = {lang: re.compile(rf"(?<![^\W_]){alt}(?![^\W_])|{_WORD.pattern}", re.IGNORECASE)
+                 for lang, alt in _STANDALONE.items()}
 
 _jieba_lock = threading.Lock()
 _jieba_tok = None
@@ -96,7 +106,7 @@ def tokenize(text: str, lang: str, lower: bool = True) -> list[str]:
                 out.extend(_WORD.findall(piece) if piece.isascii() else [piece])
         return out
     tokens: list[str] = []
-    for word in _WORD.findall(text):
+    for word in _WORD_BY_LANG.get(lang, _WORD).findall(text):
         tokens.extend(_split_word(word, lang))
     return tokens
 

@@ -1,0 +1,93 @@
+"""Shared machinery of the dictionary-free aligners: restarts, time budget, model selection and failure detection.
+
+A subclass implements ``initialize(x, y, src, tgt, seed_pairs=None)`` using ``self.rng`` / ``self.run_seed``
+(set per restart). :meth:`UnsupervisedAligner.fit` keeps the restart the dictionary-free criterion prefers,
+refines it, and marks the mapping ``failed`` when the criterion is no better than random orthogonal maps'.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from ..criteria import judge_failure, muse_criterion, null_criterion
+from ..embeddings import Embeddings
+from ..lexicon import Lexicon
+from ..mapping import Mapping
+from ..normalize import normalize
+from ..refinement import refine
+from .base import Aligner, check_embeddings
+
+log = logging.getLogger(__name__)
+
+
+class UnsupervisedAligner(Aligner):
+    """Base of gw / wp / adversarial / selflearn: ``restarts`` initialisations, the best by the criterion is refined."""
+
+    needs_dictionary = False
+    min_words = 50
+
+    def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
+                 criterion_words: int = 10000, **kwargs):
+        super().__init__(**kwargs)
+        self.restarts = max(1, int(restarts))
+        self.time_budget = time_budget
+        self.device = device
+        self.criterion_words = criterion_words
+        self.run_seed = self.seed
+        self.rng = np.random.default_rng(self.seed)
+        self._deadline: Optional[float] = None
+
+    def time_left(self) -> Optional[float]:
+        """Seconds left of the time budget (None when unlimited)."""
+        return None if self._deadline is None else self._deadline - time.perf_counter()
+
+    def out_of_time(self) -> bool:
+        left = self.time_left()
+        return left is not None and left <= 0
+
+    def criterion(self, mapped_x: np.ndarray, y: np.ndarray) -> float:
+        """The dictionary-free score used to choose among restarts (higher is better)."""
+        return muse_criterion(mapped_x, y, n_words=self.criterion_words, csls_k=self.csls_k)
+
+    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
+        """Fit without a dictionary (``seed_dictionary`` is ignored); see the class docstring."""
+        check_embeddings(src, tgt, min_words=self.min_words)
+        start = time.perf_counter()
+        self._deadline = None if self.time_budget is None else start + float(self.time_budget)
+        x = normalize(src.vectors, self.normalize)
+        y = normalize(tgt.vectors, self.normalize)
+        runs: list[dict[str, Any]] = []
+        best_w, best_info, best_score = None, {}, -np.inf
+        for r in range(self.restarts):
+            if r > 0 and self.out_of_time():
+                log.info("time budget spent after %d restart(s)", r)
+                break
+            self.run_seed = self.seed + r
+            self.rng = np.random.default_rng(self.run_seed)
+            torch.manual_seed(self.run_seed)
+            w0, info = self.initialize(x, y, src, tgt, None)
+            score = self.criterion(x @ w0, y)
+            runs.append({"restart": r, "seed": self.run_seed, "init_criterion": score,
+                         **{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))}})
+            if score > best_score:
+                best_w, best_info, best_score = w0, info, score
+        w = best_w
+        meta: dict[str, Any] = {"method": self.name, "seed": self.seed, "normalize": self.normalize, **best_info,
+                                "restarts": runs, "init_criterion": best_score}
+        if self.refine_iters > 0:
+            w, history = refine(x, y, w, n_iter=self.refine_iters, max_rank=self.refine_rank, csls_k=self.csls_k,
+                                progress=self.progress)
+            meta["refinement"] = history
+        score = self.criterion(x @ w, y)
+        null_mean, null_std = null_criterion(x, y, seed=self.seed, n_words=self.criterion_words)
+        failed = judge_failure(score, null_mean, null_std)
+        meta.update({"criterion": score, "criterion_null_mean": null_mean, "criterion_null_std": null_std,
+                     "failed": failed, "fit_seconds": round(time.perf_counter() - start, 3),
+                     "time_budget": self.time_budget})
+        if failed:
+            log.warning("%s: criterion %.4f is not above random maps' %.4f: the alignment failed", self.name, score, null_mean)
+        return Mapping(w, self.normalize, self.normalize, meta)
