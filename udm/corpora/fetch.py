@@ -57,7 +57,9 @@ class Package:
 
 def version_of(archive: Path) -> str:
     """Version string parsed from a deb/wheel/npm archive file name."""
-    name = archive.name
+    from urllib.parse import unquote
+
+    name = unquote(archive.name)
     if name.endswith(".deb"):
         parts = name[:-4].split("_")
         return parts[1] if len(parts) > 1 else "?"
