@@ -181,3 +181,35 @@ def test_fixture_splits_are_disjoint_and_in_vocab():
     line = plain[0].split()
     if all(w in cipher for w in line):
         assert " ".join(cipher[w] for w in line) in coded
+
+
+def test_html_to_text_and_clean_line():
+    from udm.corpora.clean import clean_line, html_to_text
+
+    html = "<html><head><title>T</title></head><body><p>one\ntwo three</p><pre>x = 1</pre><div>a<br>b</div></body>"
+    assert html_to_text(html) == ["one two three", "a", "b"]
+    assert clean_line("  Hello   wide\u00a0world ") == "Hello wide world"
+    assert clean_line("--- 123 456 ### ===") is None  # mostly non-letters
+    assert clean_line("Hi there", min_words=3) is None
+    assert clean_line("神创造天地", lower=True) == "神创造天地"
+
+
+def test_cli_error_exit_code(tmp_path, capsys):
+    from udm.corpora.cli import main
+
+    assert main(["lexicon", "--pair", "en-xx", "--out", str(tmp_path / "x.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("udm: ") and err.count("\n") == 1
+
+
+def test_cli_split(tmp_path, capsys):
+    from udm.corpora.cli import main
+
+    (tmp_path / "lex.txt").write_text("".join(f"s{i} t{i}\n" for i in range(30)), encoding="utf-8")
+    (tmp_path / "a.txt").write_text("".join(f"s{i}\n" for i in range(40)), encoding="utf-8")
+    (tmp_path / "b.vec").write_text("40 2\n" + "".join(f"t{i} 0 0\n" for i in range(40)), encoding="utf-8")
+    rc = main(["split", str(tmp_path / "lex.txt"), "--src-vocab", str(tmp_path / "a.txt"), "--tgt-vocab",
+               str(tmp_path / "b.vec"), "--test-size", "10", "--out-train", str(tmp_path / "tr.txt"),
+               "--out-test", str(tmp_path / "te.txt")])
+    assert rc == 0
+    assert len(read_muse(tmp_path / "te.txt")) == 10 and len(read_muse(tmp_path / "tr.txt")) == 20

@@ -36,7 +36,7 @@ class _Text(HTMLParser):
 
     def handle_data(self, data):
         if not self.skip:
-            self.parts.append(data)
+            self.parts.append(data.replace("\n", " ").replace("\r", " "))
 
 
 def html_to_text(html: str) -> list[str]:
