@@ -119,16 +119,12 @@ def _read_gimp(lang: str, roots: list[Path]) -> Docs:
 
 
 # ------------------------------------------------------------------ fortunes
-_FORTUNE_DIR = {"en": "", "es": "es", "de": "de", "it": "it", "ru": "ru", "zh": "zh", "pt": "br"}
-
-
 def _read_fortunes(lang: str, roots: list[Path]) -> Docs:
+    # Each package root holds only that package's files: fortunes/ (en, pt "brasil", zh "*.u8") or fortunes/<lc>/.
     for root in roots:
         base = root / "usr" / "share" / "games" / "fortunes"
-        if _FORTUNE_DIR[lang]:
-            base = base / _FORTUNE_DIR[lang]
-        for path in sorted(base.iterdir()) if base.is_dir() else []:
-            if not path.is_file() or path.suffix in (".dat", ".u8") or path.is_symlink():
+        for path in sorted(base.rglob("*")) if base.is_dir() else []:
+            if not path.is_file() or path.suffix == ".dat" or path.is_symlink():
                 continue
             text = read_text_file(path)
             for i, chunk in enumerate(text.split("\n%\n")):
