@@ -1,0 +1,946 @@
+"""The BLI benchmark and study: how close does unsupervised distribution matching come to supervised translation?
+
+One script regenerates every table and plot of experiments/results/bli.{md,json} and bli_*.png:
+
+* settings = language pair x regime (cipher control, shared documents ``none``, disjoint halves ``half``,
+  ``disjoint-sources``) x corpus fraction; corpora come from the corpora builder (``udm.corpora.build``),
+  vectors from ``udm.train.train_embeddings`` (cached by corpus content hash + training parameters);
+* cells = method x seed on one setting: every unsupervised aligner of the registry, supervised Procrustes
+  (+ refinement) and RCSLS on the train lexicon, the identical-strings seed, and Procrustes + refinement
+  seeded with the N most frequent train pairs (the "worth N labelled pairs" curve, N = 25 ... 5000);
+* each cell runs in a forked child (crash isolation, wall time and peak RSS), its JSON result is cached under
+  ``experiments/cache/cells/`` so an interrupted study resumes; a failing cell is recorded with its error.
+
+Usage:
+    python experiments/run_bli.py --quick                  # committed fixtures, minutes
+    python experiments/run_bli.py --pairs en-es,en-fr --regimes none,half --seeds 3 --time-budget 300
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bli_core import (CURVE_NS, SUCCESS_P1, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
+                      format_worth, gap, read_cell, run_in_child, seed_summary, spearman, vectors_key, worth_n,
+                      write_json)
+
+FIXTURES = ROOT / "corpora" / "fixtures"
+UNSUPERVISED = ("gw", "wp", "adversarial", "selflearn", "auto")
+SUPERVISED = ("procrustes", "rcsls", "identical", "weak", "curve")
+ALL_METHODS = UNSUPERVISED + SUPERVISED
+FULL_PAIRS = ("en-es", "en-fr", "en-de", "en-pt", "en-zh", "en-it", "en-ru")
+COVERAGE_ONLY_PAIRS = ("en-it", "en-ru")  # run as full rows only if their test lexicon reaches MIN_TEST_WORDS
+MIN_TEST_WORDS = 1000
+REGIMES = ("cipher", "none", "half", "disjoint-sources")
+WEAK_NS = (500, 1000)
+ALIGN_CODE = ["udm/aligners/base.py", "udm/refinement.py", "udm/procrustes.py", "udm/normalize.py",
+              "udm/evaluate.py", "udm/retrieval.py", "udm/lexicon.py", "udm/criteria.py"]
+METHOD_CODE = {"procrustes": ["udm/aligners/supervised.py"], "rcsls": ["udm/aligners/supervised.py"],
+               "identical": ["udm/aligners/supervised.py"], "sup": ["udm/aligners/supervised.py"]}
+for _m in UNSUPERVISED:
+    METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py",
+                       f"udm/aligners/{ {'wp': 'wasserstein_procrustes'}.get(_m, _m) }.py"]
+
+
+# ====================================================================== settings
+@dataclass
+class Setting:
+    """One (pair, regime, fraction) with its corpora, lexicons and vectors once prepared."""
+
+    pair: str
+    regime: str
+    fraction: float = 1.0
+    src_lang: str = ""
+    tgt_lang: str = ""
+    corpora: dict = field(default_factory=dict)  # lang side -> path
+    train_lex: Optional[Path] = None
+    test_lex: Optional[Path] = None
+    vectors: dict = field(default_factory=dict)  # side -> {"path", "key", ...}
+    info: dict = field(default_factory=dict)
+    status: str = "pending"
+    reason: str = ""
+    coverage_only: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.pair}/{self.regime}/{self.fraction:g}"
+
+    def fail(self, reason: str, status: str = "failed") -> None:
+        self.status, self.reason = status, reason.strip().splitlines()[-1][:500] if reason else status
+
+
+def plan_settings(args) -> list[Setting]:
+    """Every (pair, regime, fraction) the options ask for; cipher is one setting (en vs ciphered en)."""
+    out: list[Setting] = []
+    for regime in args.regimes:
+        if regime == "cipher":
+            out.append(Setting("en-cipher", "cipher", 1.0, "en", "cipher"))
+            continue
+        for pair in args.pairs:
+            s, t = pair.split("-")
+            fracs = args.fractions if regime in args.fraction_regimes else [1.0]
+            if args.quick and pair not in args.fraction_pairs:
+                fracs = [1.0]
+            for f in sorted(set(fracs), reverse=True):
+                out.append(Setting(pair, regime, f, s, t))
+    return out
+
+
+# ====================================================================== corpora
+def _fixture_blocks(path: Path, block: int = 50) -> list[list[str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [lines[i:i + block] for i in range(0, len(lines), block)]
+
+
+def _stable_unit(text: str) -> float:
+    return int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "big") / 2.0 ** 64
+
+
+def derive_fixture_corpora(st: Setting, cache: Path) -> dict[str, Path]:
+    """Quick-mode corpora from the committed Bible fixtures (verse-aligned, same books in every language).
+
+    ``none`` keeps the same blocks of 50 verses on both sides (a stable hash chooses the ``fraction``);
+    ``half`` gives each block to one side only (``udm.corpora.build.doc_owner``), so the texts are disjoint.
+    """
+    from udm.corpora.build import doc_owner
+
+    if st.regime == "cipher":
+        return {"src": FIXTURES / "bible.en.txt", "tgt": FIXTURES / "cipher.code.txt"}
+    files = {"src": FIXTURES / f"bible.{st.src_lang}.txt", "tgt": FIXTURES / f"bible.{st.tgt_lang}.txt"}
+    if st.regime == "none" and st.fraction >= 1.0:
+        return files
+    if st.regime not in ("none", "half"):
+        raise RuntimeError(f"regime {st.regime} has no fixture version (the fixtures are one parallel text)")
+    out = {}
+    for side, lang in (("src", st.src_lang), ("tgt", st.tgt_lang)):
+        keep = []
+        for b, lines in enumerate(_fixture_blocks(files[side])):
+            doc = f"fixture-block-{b}"
+            if st.fraction < 1.0 and _stable_unit("fraction:" + doc) >= st.fraction:
+                continue
+            if st.regime == "half" and doc_owner(doc, [st.src_lang, st.tgt_lang]) != lang:
+                continue
+            keep.extend(lines)
+        p = cache / "corpora" / f"fixture-{st.regime}-{st.pair}-f{st.fraction:g}.{lang}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(keep) + "\n"
+        if not p.is_file() or p.read_text(encoding="utf-8") != text:
+            p.write_text(text, encoding="utf-8")
+        out[side] = p
+    return out
+
+
+def _build_child(spec: dict) -> dict:
+    from udm.corpora.build import build_corpora
+
+    m = build_corpora(spec["langs"], spec["split"], spec["out"], fraction=spec["fraction"],
+                      cache_dir=spec["cache_dir"], progress=False)
+    return {"manifest_languages": {k: {x: v.get(x) for x in ("tokens", "vocab", "lines", "file")}
+                                   for k, v in m["languages"].items()}, "failures": m.get("failures", [])}
+
+
+def build_real_corpora(st: Setting, args) -> dict[str, Path]:
+    """Corpora from the corpora builder, reusing any finished build under ``--data-dir`` with the same split."""
+    data = Path(args.data_dir)
+    split = st.regime
+    langs = [st.src_lang, st.tgt_lang]
+    # reuse: a finished build whose manifest has this split and fraction and (for `none`) any superset of the
+    # languages, for the splits that depend on the language set exactly that set
+    for man in sorted(data.glob("*/manifest.json")):
+        try:
+            m = json.loads(man.read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("split") != split or abs(float(m.get("fraction", 1)) - st.fraction) > 1e-9:
+            continue
+        have = set(m.get("languages", {}))
+        ok = set(langs) <= have if split == "none" else set(m.get("langs", [])) == set(langs) and set(langs) <= have
+        if ok:
+            st.info["corpus_build"] = str(man.parent)
+            return {side: man.parent / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
+    if args.no_build:
+        raise RuntimeError(f"no finished {split} build for {','.join(langs)} at fraction {st.fraction:g} under "
+                           f"{data} and --no-build given")
+    blangs = sorted(set(args.none_langs)) if split == "none" else sorted(langs)
+    out = data / "bli" / (f"{split}-{'-'.join(blangs)}-f{st.fraction:g}" if split != "none" else f"none-all-f{st.fraction:g}")
+    spec = {"kind": "corpora", "langs": blangs, "split": split, "out": str(out), "fraction": st.fraction,
+            "cache_dir": str(Path(args.corpus_cache))}
+    res = run_in_child(_build_child, spec, args.cache / "builds" / f"{cache_key(spec)}.json", timeout=args.build_timeout)
+    if res["status"] != "ok":
+        raise RuntimeError(f"corpus build failed: {res.get('error')}")
+    m = json.loads((out / "manifest.json").read_text())
+    missing = [x for x in langs if x not in m.get("languages", {})]
+    if missing:
+        raise RuntimeError(f"the corpora builder produced no {','.join(missing)} text for split {split} "
+                           f"(failures: {'; '.join(map(str, m.get('failures', [])))[:300]})")
+    st.info["corpus_build"] = str(out)
+    return {side: out / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
+
+
+# ====================================================================== vectors
+def _train_child(spec: dict) -> dict:
+    if spec.get("threads"):
+        import torch
+        torch.set_num_threads(int(spec["threads"]))
+    from udm.train import train_embeddings
+
+    stats: dict = {}
+    emb = train_embeddings(spec["corpus"], lang=spec["lang"], progress=False, stats=stats, **spec["params"])
+    emb.save(spec["out"])
+    return {"words": len(emb), "dim": emb.dim,
+            "train_stats": {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}}
+
+
+def ensure_vectors(st: Setting, args) -> None:
+    """Train (or reuse) one vector file per side, cached by corpus content hash + training parameters."""
+    for side, lang in (("src", st.src_lang), ("tgt", st.tgt_lang)):
+        corpus = st.corpora[side]
+        params = {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
+                  "seed": 0}
+        tlang = "en" if lang == "cipher" else lang
+        key = vectors_key(file_sha256(corpus), {**params, "lang": tlang})
+        out = args.cache / "vectors" / f"{lang}-{key}.npz"
+        rec_path = args.cache / "vectors" / f"{lang}-{key}.json"
+        rec = read_cell(rec_path)
+        if not (out.is_file() and rec and rec.get("status") == "ok"):
+            spec = {"kind": "train", "corpus": str(corpus), "lang": tlang, "params": params, "out": str(out),
+                    "threads": args.threads}
+            out.parent.mkdir(parents=True, exist_ok=True)
+            args.log(f"training {lang} vectors on {corpus} ({args.dim}-d, {args.epochs} epochs)")
+            rec = run_in_child(_train_child, spec, rec_path, timeout=args.train_timeout)
+            if rec["status"] != "ok":
+                raise RuntimeError(f"training {lang} vectors failed: {rec.get('error')}")
+        st.vectors[side] = {"path": str(out), "key": key, "words": rec.get("words"), "train_wall_s": rec.get("wall_s"),
+                            "train_peak_rss_mb": rec.get("peak_rss_mb"), "corpus": str(corpus)}
+
+
+# ====================================================================== lexicons
+def full_lexicon(pair: str, args) -> Path:
+    """The pair's gold lexicon from ``udm.corpora.lexicons.build_lexicon`` (cached)."""
+    for cand in (Path(args.data_dir) / "lexicons" / f"{pair}.txt", Path(args.data_dir) / f"{pair}.txt"):
+        if cand.is_file():
+            return cand
+    out = args.cache / "lexicons" / f"{pair}.txt"
+    if out.is_file():
+        return out
+    spec = {"kind": "lexicon", "pair": pair, "out": str(out), "cache_dir": str(Path(args.corpus_cache))}
+
+    def fn(sp: dict) -> dict:
+        from udm.corpora.lexicons import build_lexicon
+        pairs = build_lexicon(sp["pair"], sp["out"], cache_dir=Path(sp["cache_dir"]))
+        return {"pairs": len(pairs)}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    res = run_in_child(fn, spec, args.cache / "lexicons" / f"{pair}.json", timeout=args.build_timeout)
+    if res["status"] != "ok" or not out.is_file():
+        raise RuntimeError(f"building the {pair} lexicon failed: {res.get('error')}")
+    return out
+
+
+def ensure_lexicons(st: Setting, args) -> None:
+    """Train/test lexicons: the fixture splits in quick mode (and for the cipher), otherwise the corpora module's
+    ``split_lexicon`` (MUSE-style, 1,500 test source words spread over the frequency range) on the vocabularies."""
+    if st.regime == "cipher":
+        st.train_lex, st.test_lex = FIXTURES / "cipher.train.txt", FIXTURES / "cipher.test.txt"
+    elif args.quick:
+        st.train_lex, st.test_lex = FIXTURES / f"{st.pair}.train.txt", FIXTURES / f"{st.pair}.test.txt"
+        if not st.train_lex.is_file():
+            raise RuntimeError(f"no fixture lexicon for {st.pair} (fixtures hold en-es and en-fr)")
+    else:
+        from udm.corpora.lexicons import read_muse, split_lexicon, write_muse
+        from udm.embeddings import Embeddings
+
+        full = full_lexicon(st.pair, args)
+        src = Embeddings.load(st.vectors["src"]["path"]).top(args.max_vocab)
+        tgt = Embeddings.load(st.vectors["tgt"]["path"]).top(args.max_vocab)
+        key = cache_key([file_sha256(full), st.vectors["src"]["key"], st.vectors["tgt"]["key"], args.max_vocab,
+                         args.test_size])
+        base = args.cache / "lexicons" / f"{st.pair}-{key}"
+        st.train_lex, st.test_lex = base.with_suffix(".train.txt"), base.with_suffix(".test.txt")
+        info_path = base.with_suffix(".split.json")
+        if not (st.train_lex.is_file() and st.test_lex.is_file() and info_path.is_file()):
+            train, test, info = split_lexicon(read_muse(full), src.words, tgt.words, args.test_size, "spread")
+            if not test:
+                raise RuntimeError(f"no {st.pair} lexicon word is inside the top-{args.max_vocab} vocabularies")
+            write_muse(train, st.train_lex)
+            write_muse(test, st.test_lex)
+            write_json(info_path, {**info, "lexicon": str(full), "lexicon_pairs": len(read_muse(full))})
+        st.info["split"] = json.loads(info_path.read_text())
+        if st.pair in COVERAGE_ONLY_PAIRS and st.info["split"]["test_words"] < MIN_TEST_WORDS:
+            st.coverage_only = True
+    st.info["train_pairs"] = sum(1 for line in open(st.train_lex, encoding="utf-8") if line.strip())
+    st.info["test_pairs"] = sum(1 for line in open(st.test_lex, encoding="utf-8") if line.strip())
+
+
+# ====================================================================== cells
+def _align_child(spec: dict) -> dict:
+    """Fit one method on one setting and evaluate it (runs in the forked child)."""
+    if spec.get("threads"):
+        import torch
+        torch.set_num_threads(int(spec["threads"]))
+    from udm.aligners import aligner_class
+    from udm.aligners.supervised import ProcrustesAligner, RCSLSAligner
+    from udm.criteria import muse_criterion
+    from udm.embeddings import Embeddings
+    from udm.evaluate import evaluate_mapping
+    from udm.lexicon import Lexicon, identical_strings
+
+    src = Embeddings.load(spec["src_vec"]).top(spec["max_vocab"])
+    tgt = Embeddings.load(spec["tgt_vec"]).top(spec["max_vocab"])
+    test = Lexicon.load(spec["test_lex"])
+    method, seed = spec["method"], spec["seed"]
+    common = {"seed": seed, "progress": False, "refine_iters": spec["refine_iters"]}
+    extra: dict[str, Any] = {}
+    if method in ("procrustes", "rcsls", "identical", "sup"):
+        train = Lexicon.load(spec["train_lex"])
+        if method == "identical":
+            lex = identical_strings(src, tgt)
+            if len(lex.restrict(src, tgt)) < 2:
+                raise RuntimeError(f"only {len(lex)} identically spelled words: no identical-strings seed here")
+        elif method == "sup":
+            lex = train.most_frequent(spec["seed_n"], src, tgt)
+        else:
+            lex = train
+        extra["seed_pairs_used"] = len(lex.restrict(src, tgt))
+        extra["seed_words_used"] = len(lex.restrict(src, tgt).golds)
+        if method == "rcsls":
+            aligner = RCSLSAligner(seed=seed, progress=False, refine_iters=0)
+        else:
+            aligner = ProcrustesAligner(**common)
+        mapping = aligner.fit(src, tgt, lex)
+    else:
+        cls = aligner_class(method)
+        aligner = cls(**common, time_budget=spec.get("time_budget"), restarts=spec.get("restarts", 1))
+        mapping = aligner.fit(src, tgt)
+    report = evaluate_mapping(mapping, src, tgt, test)
+    d = report.to_dict()
+    crit = mapping.meta.get("criterion")
+    if crit is None:  # supervised runs: the same dictionary-free criterion, for comparison
+        crit = muse_criterion(mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors))
+    return {"scores": d["scores"], "coverage": d["coverage"], "criterion": float(crit),
+            "aligner_failed": bool(mapping.failed), "fit_seconds": mapping.meta.get("fit_seconds"),
+            "meta": {k: v for k, v in mapping.meta.items() if isinstance(v, (int, float, str, bool))}, **extra}
+
+
+def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
+    """The cells of one setting (skipped ones carry ``skip`` = the reason)."""
+    base = {"pair": st.pair, "regime": st.regime, "fraction": st.fraction, "src_vec": st.vectors["src"]["path"],
+            "tgt_vec": st.vectors["tgt"]["path"], "src_key": st.vectors["src"]["key"],
+            "tgt_key": st.vectors["tgt"]["key"], "train_lex": str(st.train_lex), "test_lex": str(st.test_lex),
+            "train_sha": file_sha256(st.train_lex), "test_sha": file_sha256(st.test_lex),
+            "max_vocab": args.max_vocab, "refine_iters": args.refine_iters, "threads": args.threads}
+    full_setting = st.fraction >= 1.0
+    specs = []
+
+    def add(method: str, seed: int = 0, **kw) -> None:
+        code = files_sha256([ROOT / p for p in ALIGN_CODE + METHOD_CODE[method]])
+        sp = {**base, "method": method, "seed": seed, "seed_n": None, "code": code, **kw}
+        if method in UNSUPERVISED and method not in available:
+            sp["skip"] = available.get("_why_" + method, "not available")
+        specs.append(sp)
+
+    m = set(args.methods)
+    if "procrustes" in m:
+        add("procrustes")
+    if full_setting:  # the other baselines and the N sweep on the full corpora only
+        if "rcsls" in m:
+            add("rcsls")
+        if "identical" in m:
+            add("identical")
+        n_train = st.info.get("train_words") or 0
+        ns = set(curve_sizes(n_train)) if "curve" in m else set()
+        for n in (WEAK_NS if "weak" in m else ()):
+            if n <= n_train:
+                ns.add(n)
+            else:
+                add("sup", seed_n=n, skip=f"the train lexicon covers only {n_train} source words (< {n})")
+        for n in sorted(ns):
+            add("sup", seed_n=n)
+    for meth in UNSUPERVISED:
+        if meth in m:
+            for seed in range(args.seeds):
+                add(meth, seed, time_budget=args.time_budget, restarts=args.restarts)
+    return specs
+
+
+def run_cell(spec: dict, args) -> dict:
+    """Cached result of a cell, or run it now (in a child) and cache it."""
+    if spec.get("skip"):
+        return {"spec": spec, "status": "skipped", "error": spec["skip"]}
+    key_spec = {k: v for k, v in spec.items() if k not in ("threads",)}
+    path = args.cache / "cells" / f"{cache_key(key_spec)}.json"
+    rec = read_cell(path)
+    if rec and (rec.get("status") == "ok" or (not args.retry_failed and rec.get("status") in ("error", "timeout"))):
+        rec["cached"] = True
+        return rec
+    tb = spec.get("time_budget") or 0
+    timeout = args.cell_timeout or max(900.0, 3 * tb * max(1, spec.get("restarts") or 1) + 600)
+    return run_in_child(_align_child, spec, path, timeout=timeout)
+
+
+def available_methods() -> dict[str, str]:
+    """Unsupervised registry names that import here; ``_why_<name>`` keys hold the reasons for the others."""
+    from udm.aligners import aligner_class
+
+    out: dict[str, str] = {}
+    for name in UNSUPERVISED:
+        try:
+            aligner_class(name)
+            out[name] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            out["_why_" + name] = f"method {name!r} not available in this checkout ({str(exc)[:200]})"
+    return out
+
+
+# ====================================================================== aggregation
+def p1(rec: dict, retrieval: str = "csls", k: int = 1) -> Optional[float]:
+    if rec.get("status") != "ok":
+        return None
+    return rec["scores"].get(retrieval, {}).get(f"p@{k}")
+
+
+def summarize_setting(st: Setting, cells: list[dict]) -> dict:
+    """Per-setting numbers: supervised baselines, per-method seed summaries, the best unsupervised, gap, worth-N."""
+    ok = [c for c in cells if c.get("status") == "ok"]
+    by = lambda meth, **kw: [c for c in ok if c["spec"]["method"] == meth and all(c["spec"].get(k) == v for k, v in kw.items())]  # noqa: E731
+    one = lambda meth, **kw: (by(meth, **kw) or [None])[0]  # noqa: E731
+    sup = one("procrustes")
+    out: dict[str, Any] = {"sup_p1": p1(sup) if sup else None, "rcsls_p1": p1(one("rcsls")) if one("rcsls") else None,
+                           "identical_p1": p1(one("identical")) if one("identical") else None}
+    for n in WEAK_NS:
+        c = one("sup", seed_n=n)
+        out[f"seed{n}_p1"] = p1(c) if c else None
+    out["curve"] = sorted((c["spec"]["seed_n"], p1(c)) for c in by("sup"))
+    methods = {}
+    for meth in UNSUPERVISED:
+        runs = by(meth)
+        if not runs:
+            continue
+        vals = [p1(c) for c in runs]
+        summ = seed_summary(vals)
+        sel = max(runs, key=lambda c: c.get("criterion") if c.get("criterion") is not None else -1e9)
+        summ["criterion_selected_p1"] = p1(sel)
+        summ["flag_agreement"] = sum((c["aligner_failed"]) == (p1(c) <= SUCCESS_P1) for c in runs) / len(runs)
+        summ["spearman_criterion_p1"] = spearman([c.get("criterion") for c in runs], vals)
+        summ["gap"] = gap(summ["mean"], out["sup_p1"])
+        summ["wall_s_median"] = sorted(c["wall_s"] for c in runs)[len(runs) // 2]
+        summ["peak_rss_mb_max"] = max(c.get("peak_rss_mb") or 0 for c in runs)
+        methods[meth] = summ
+    out["methods"] = methods
+    if methods:
+        best = max(methods, key=lambda mm: methods[mm]["mean"])
+        out["best_method"] = best
+        out["best_unsup_p1"] = methods[best]["mean"]
+        out["best_unsup_max_p1"] = max(m["max"] for m in methods.values())
+        out["gap"] = gap(out["best_unsup_p1"], out["sup_p1"])
+        out["worth_n"] = worth_n(out["curve"], out["best_unsup_p1"]) if out["curve"] else {"n": None, "relation": None}
+    return out
+
+
+def summarize_all(settings: list[Setting], cells: dict[str, list[dict]]) -> dict:
+    allruns = [c for cs in cells.values() for c in cs if c.get("status") == "ok" and c["spec"]["method"] in UNSUPERVISED]
+    crit = [c.get("criterion") for c in allruns]
+    vals = [p1(c) for c in allruns]
+    per_method = {}
+    for meth in UNSUPERVISED:
+        rs = [c for c in allruns if c["spec"]["method"] == meth]
+        if rs:
+            per_method[meth] = {"runs": len(rs), "spearman": spearman([c.get("criterion") for c in rs], [p1(c) for c in rs]),
+                                **{k: v for k, v in seed_summary([p1(c) for c in rs]).items() if k in ("success_rate", "mean")}}
+    # within one setting the criterion's scale is comparable; across settings it is not: report both
+    within = []
+    for sid, cs in cells.items():
+        rs = [c for c in cs if c.get("status") == "ok" and c["spec"]["method"] in UNSUPERVISED]
+        r = spearman([c.get("criterion") for c in rs], [p1(c) for c in rs])
+        if r is not None:
+            within.append({"setting": sid, "runs": len(rs), "spearman": r})
+    return {"unsupervised_runs": len(allruns), "spearman_all": spearman(crit, vals), "per_method": per_method,
+            "within_setting": within}
+
+
+# ====================================================================== reporting
+def machine_info() -> dict:
+    mem = ""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
+    except OSError:
+        pass
+    import numpy
+    import torch
+    return {"cores": os.cpu_count(), "ram": mem, "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": numpy.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def git_info() -> dict:
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = git("status", "--porcelain", "--untracked-files=all", "udm", "experiments/run_bli.py", "experiments/bli_core.py")
+    return {"commit": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s"),
+            "uncommitted_code_files": [ln[3:] for ln in dirty.splitlines()]}
+
+
+def pct(x: Optional[float], nd: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{nd}f}"
+
+
+def ratio(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def write_plots(results: dict, out_dir: Path) -> list[str]:
+    """Worth-N curve per pair, scaling and regime ratios, criterion vs P@1 (matplotlib, imported only here)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return [f"(plots skipped: matplotlib not installed: {exc}; pip install 'udm[bench]')"]
+    written = []
+    settings = results["settings"]
+    # 1. worth-N, one PNG per pair (all regimes of the pair at fraction 1)
+    for pair in sorted({s["pair"] for s in settings}):
+        rows = [s for s in settings if s["pair"] == pair and s["fraction"] == 1.0 and s.get("summary", {}).get("curve")]
+        if not rows:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for i, s in enumerate(rows):
+            sm = s["summary"]
+            ns, ps = zip(*sm["curve"])
+            line, = ax.plot(ns, [100 * p for p in ps], "o-", label=f"{s['regime']}: Procrustes+refine, N seed pairs")
+            if sm.get("best_unsup_p1") is not None:
+                ax.axhline(100 * sm["best_unsup_p1"], color=line.get_color(), ls="--",
+                           label=f"{s['regime']}: best unsupervised ({sm['best_method']}, mean)")
+                w = sm.get("worth_n") or {}
+                if w.get("relation") == "=":
+                    ax.axvline(w["n"], color=line.get_color(), ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled seed pairs N (log scale)")
+        ax.set_ylabel("CSLS P@1 (%)")
+        ax.set_title(f"{pair}: how many labelled pairs is unsupervised worth?")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out_dir / f"bli_worth_n_{pair}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p.name)
+    # 2. scaling: ratio vs fraction, and ratio vs regime
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    groups: dict = {}
+    for s in settings:
+        g = s.get("summary", {}).get("gap")
+        if g is not None:
+            groups.setdefault((s["pair"], s["regime"]), []).append((s["fraction"], g))
+    for (pair, regime), pts in sorted(groups.items()):
+        if len(pts) > 1:
+            pts.sort()
+            a1.plot([100 * f for f, _ in pts], [g for _, g in pts], "o-", label=f"{pair} {regime}")
+    a1.set_xlabel("corpus fraction (%)")
+    a1.set_ylabel("unsupervised / supervised P@1")
+    a1.set_title("scaling with corpus size")
+    if a1.get_legend_handles_labels()[0]:
+        a1.legend(fontsize=7)
+    regimes = [r for r in REGIMES if any(k[1] == r for k in groups)]
+    pairs = sorted({k[0] for k in groups})
+    width = 0.8 / max(1, len(pairs))
+    for i, pair in enumerate(pairs):
+        xs, ys = [], []
+        for j, r in enumerate(regimes):
+            g = dict(groups.get((pair, r), [])).get(1.0)
+            if g is not None:
+                xs.append(j + i * width)
+                ys.append(g)
+        a2.bar(xs, ys, width=width, label=pair)
+    a2.set_xticks([j + 0.4 - width / 2 for j in range(len(regimes))], regimes)
+    a2.set_ylabel("unsupervised / supervised P@1")
+    a2.set_title("by regime (full corpora)")
+    if pairs:
+        a2.legend(fontsize=7)
+    fig.tight_layout()
+    p = out_dir / "bli_scaling.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p.name)
+    # 3. criterion vs P@1 over all unsupervised runs
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s in settings:
+        pts = [(c["criterion"], c["p1"]) for c in s.get("cells", []) if c.get("status") == "ok"
+               and c["method"] in UNSUPERVISED and c.get("criterion") is not None]
+        if pts:
+            ax.scatter([x for x, _ in pts], [100 * y for _, y in pts], s=14, label=s["id"])
+    ax.axhline(100 * SUCCESS_P1, color="grey", ls=":", lw=1)
+    ax.set_xlabel("dictionary-free criterion (MUSE, higher = better)")
+    ax.set_ylabel("CSLS P@1 (%)")
+    ax.set_title("can the criterion be trusted?")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    p = out_dir / "bli_criterion.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p.name)
+    return written
+
+
+def compact_cell(c: dict) -> dict:
+    sp = c["spec"]
+    d = {"method": sp["method"], "seed": sp["seed"], "seed_n": sp.get("seed_n"), "status": c.get("status"),
+         "wall_s": c.get("wall_s"), "peak_rss_mb": c.get("peak_rss_mb")}
+    if c.get("status") == "ok":
+        d.update({"p1": p1(c), "scores": c["scores"], "coverage": c["coverage"], "criterion": c.get("criterion"),
+                  "aligner_failed": c.get("aligner_failed"), "fit_seconds": c.get("fit_seconds"),
+                  "seed_pairs_used": c.get("seed_pairs_used")})
+    else:
+        d["error"] = c.get("error")
+    return d
+
+
+def method_label(c: dict) -> str:
+    return f"sup-{c['seed_n']}" if c["method"] == "sup" else c["method"]
+
+
+def render_markdown(results: dict) -> str:
+    R = results
+    meta = R["meta"]
+    L: list[str] = []
+    L.append("# BLI study: how close does unsupervised distribution matching come to supervised translation?\n")
+    L.append("Every number below is written by `experiments/run_bli.py`; nothing is edited by hand.\n")
+    L.append(f"- command: `{meta['command']}`")
+    L.append(f"- date: {meta['date']} (study wall time {meta['wall_s']:.0f} s)")
+    g = meta["git"]
+    L.append(f"- commit: `{g['commit'][:12]}` ({g['subject']})" + (f"; uncommitted code files at run time: {', '.join(g['uncommitted_code_files'])}" if g["uncommitted_code_files"] else ""))
+    m = meta["machine"]
+    L.append(f"- machine: {m['cores']} cores, {m['ram']} RAM, {m['platform']}, Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}")
+    p = meta["params"]
+    L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
+             f"window 5, negative 5, min_count {p['min_count']} (`udm.train.train_embeddings`); alignment on the top "
+             f"{p['max_vocab'] or 'all'} words; refinement {p['refine_iters']} iterations; unsupervised: {p['seeds']} seed(s), "
+             f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
+    L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
+             f"success = P@1 > {100 * SUCCESS_P1:.0f}%. Supervised = Procrustes on the whole train lexicon + refinement.\n")
+    settings = R["settings"]
+    # headline
+    L.append("## Headline: supervised vs unsupervised\n")
+    L.append("Unsupervised P@1 is the mean over seeds of the best method (by mean); `gap` = that / supervised P@1; "
+             "`sel.` = P@1 of the run the dictionary-free criterion picks among all unsupervised runs of the row; "
+             "`worth N` = labelled pairs at which Procrustes+refinement reaches the best unsupervised mean (log-interpolated).\n")
+    L.append("| pair | regime | frac | test words (cov.) | sup. P@1 | RCSLS | identical | seed 500 | seed 1000 | best unsup. (method) | max | sel. | gap | worth N |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in settings:
+        sm = s.get("summary") or {}
+        cov = s.get("coverage") or {}
+        covtxt = f"{cov.get('covered_words', '-')}/{cov.get('source_words', '-')}" if cov else "-"
+        if s["status"] != "ok":
+            L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {covtxt} | {s['status']}: {s['reason']} |||||||||")
+            continue
+        best = f"{pct(sm.get('best_unsup_p1'))} ({sm.get('best_method', '-')})" if sm.get("best_method") else "-"
+        sel = None
+        runs = [c for c in s["cells"] if c.get("status") == "ok" and c["method"] in UNSUPERVISED]
+        if runs:
+            sel = max(runs, key=lambda c: c["criterion"] if c.get("criterion") is not None else -1e9)["p1"]
+        L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {covtxt} | {pct(sm.get('sup_p1'))} | {pct(sm.get('rcsls_p1'))} | "
+                 f"{pct(sm.get('identical_p1'))} | {pct(sm.get('seed500_p1'))} | {pct(sm.get('seed1000_p1'))} | {best} | "
+                 f"{pct(sm.get('best_unsup_max_p1'))} | {pct(sel)} | {ratio(sm.get('gap'))} | {format_worth(sm.get('worth_n'))} |")
+    L.append("")
+    # gap per method
+    L.append("## Gap to supervised, per method (mean P@1 over seeds / supervised P@1)\n")
+    L.append("| pair | regime | frac | " + " | ".join(UNSUPERVISED) + " |")
+    L.append("|---|---|---|" + "---|" * len(UNSUPERVISED))
+    for s in settings:
+        if s["status"] != "ok":
+            continue
+        ms = s["summary"].get("methods", {})
+        L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | " +
+                 " | ".join(f"{ratio(ms[mm]['gap'])} ({pct(ms[mm]['mean'])})" if mm in ms else "-" for mm in UNSUPERVISED) + " |")
+    L.append("")
+    # all cells detail
+    L.append("## All results (P@1/5/10, NN and CSLS, %)\n")
+    L.append("Unsupervised rows are means over seeds. Coverage = covered test source words / test source words.\n")
+    L.append("| pair | regime | frac | method | runs | NN P@1 | NN P@5 | NN P@10 | CSLS P@1 | CSLS P@5 | CSLS P@10 | coverage |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in settings:
+        if s["status"] != "ok":
+            continue
+        groups: dict[str, list] = {}
+        for c in s["cells"]:
+            if c.get("status") == "ok":
+                groups.setdefault(method_label(c), []).append(c)
+        def order(lbl: str) -> tuple:
+            if lbl.startswith("sup-"):
+                return (2, int(lbl[4:]))
+            return (0 if lbl in UNSUPERVISED else 1, (UNSUPERVISED + SUPERVISED).index(lbl) if lbl in UNSUPERVISED + SUPERVISED else 99)
+        for lbl in sorted(groups, key=order):
+            cs = groups[lbl]
+            mean = lambda r, k: sum(c["scores"][r][f"p@{k}"] for c in cs) / len(cs)  # noqa: E731
+            cov = cs[0]["coverage"]
+            L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {lbl} | {len(cs)} | " +
+                     " | ".join(pct(mean(r, k)) for r in ("nn", "csls") for k in (1, 5, 10)) +
+                     f" | {cov['covered_words']}/{cov['source_words']} |")
+    L.append("")
+    # worth N
+    L.append("## Worth N labelled pairs\n")
+    L.append("Supervised CSLS P@1 (Procrustes + refinement seeded with the N most frequent train pairs) against N.\n")
+    ns_all = sorted({n for s in settings for n, _ in (s.get("summary") or {}).get("curve", [])})
+    if ns_all:
+        L.append("| pair | regime | frac | " + " | ".join(f"N={n}" for n in ns_all) + " | best unsup. | worth N |")
+        L.append("|---|---|---|" + "---|" * (len(ns_all) + 2))
+        for s in settings:
+            sm = s.get("summary") or {}
+            if not sm.get("curve"):
+                continue
+            cv = dict(sm["curve"])
+            L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | " + " | ".join(pct(cv.get(n)) for n in ns_all) +
+                     f" | {pct(sm.get('best_unsup_p1'))} | {format_worth(sm.get('worth_n'))} |")
+        L.append("")
+    for pl in R["plots"]:
+        if pl.startswith("bli_worth_n"):
+            L.append(f"![{pl}]({pl})")
+    L.append("")
+    # robustness
+    L.append("## Robustness over seeds\n")
+    L.append(f"Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%. `flag ok` = share of runs where the aligner's own `failed` flag "
+             "agrees with the outcome (failed <=> P@1 <= 5%). `rho` = Spearman(criterion, P@1) over the row's runs.\n")
+    L.append("| pair | regime | frac | method | runs | success | mean | std | min | median | max | sel. by criterion | flag ok | rho |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in settings:
+        for mm, d in (s.get("summary") or {}).get("methods", {}).items():
+            L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {mm} | {d['runs']} | {pct(d['success_rate'], 0)}% | "
+                     f"{pct(d['mean'])} | {pct(d['std'])} | {pct(d['min'])} | {pct(d['median'])} | {pct(d['max'])} | "
+                     f"{pct(d['criterion_selected_p1'])} | {pct(d['flag_agreement'], 0)}% | {ratio(d['spearman_criterion_p1'])} |")
+    A = R["criterion"]
+    L.append("")
+    L.append(f"Dictionary-free criterion vs P@1 over all {A['unsupervised_runs']} unsupervised runs: Spearman "
+             f"{ratio(A['spearman_all'])} (criterion values are not on one scale across settings, so the within-setting "
+             "correlations below are the fairer test).\n")
+    if A["per_method"]:
+        L.append("| method | runs | success | mean P@1 | Spearman (all settings) |")
+        L.append("|---|---|---|---|---|")
+        for mm, d in A["per_method"].items():
+            L.append(f"| {mm} | {d['runs']} | {pct(d.get('success_rate'), 0)}% | {pct(d.get('mean'))} | {ratio(d['spearman'])} |")
+        L.append("")
+    if A["within_setting"]:
+        L.append("| setting | runs | Spearman within setting |")
+        L.append("|---|---|---|")
+        for w in A["within_setting"]:
+            L.append(f"| {w['setting']} | {w['runs']} | {ratio(w['spearman'])} |")
+        L.append("")
+    if "bli_criterion.png" in R["plots"]:
+        L.append("![criterion vs P@1](bli_criterion.png)\n")
+    # scaling
+    L.append("## Scaling: unsupervised / supervised ratio vs corpus fraction and regime\n")
+    L.append("| pair | regime | fraction | sup. P@1 | best unsup. P@1 | ratio |")
+    L.append("|---|---|---|---|---|---|")
+    for s in sorted(settings, key=lambda s: (s["pair"], REGIMES.index(s["regime"]), s["fraction"])):
+        sm = s.get("summary") or {}
+        if s["status"] == "ok":
+            L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {pct(sm.get('sup_p1'))} | {pct(sm.get('best_unsup_p1'))} | {ratio(sm.get('gap'))} |")
+    L.append("")
+    if "bli_scaling.png" in R["plots"]:
+        L.append("![scaling](bli_scaling.png)\n")
+    # cost
+    L.append("## Cost: wall time and peak RSS per method and pair\n")
+    L.append("Median wall seconds per run (fit + evaluation, in its own process) and maximum peak RSS (MiB, whole process "
+             "including Python and torch). Training rows: one vector file each.\n")
+    L.append("| pair | regime | frac | method | runs | wall s (median) | peak RSS MiB (max) |")
+    L.append("|---|---|---|---|---|---|---|")
+    for s in settings:
+        if s["status"] != "ok" and not s.get("vectors"):
+            continue
+        for side, v in (s.get("vectors") or {}).items():
+            if v.get("train_wall_s") is not None:
+                L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | train {side} ({v.get('words')} words) | 1 | "
+                         f"{v['train_wall_s']:.1f} | {v.get('train_peak_rss_mb') or 0:.0f} |")
+        groups = {}
+        for c in s.get("cells", []):
+            if c.get("status") == "ok":
+                groups.setdefault(method_label(c) if c["method"] != "sup" else "sup-N (all N)", []).append(c)
+        for lbl, cs in groups.items():
+            walls = sorted(c["wall_s"] for c in cs)
+            L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {lbl} | {len(cs)} | {walls[len(walls) // 2]:.1f} | "
+                     f"{max(c.get('peak_rss_mb') or 0 for c in cs):.0f} |")
+    L.append("")
+    # not run
+    L.append("## What did not run, and why\n")
+    miss = []
+    for s in settings:
+        if s["status"] != "ok":
+            miss.append(f"- {s['id']}: {s['status']}: {s['reason']}")
+        reasons: dict[str, list] = {}
+        for c in s.get("cells", []):
+            if c.get("status") != "ok":
+                reasons.setdefault(f"{c['status']}: {c.get('error')}", []).append(
+                    method_label(c) + (f"#{c['seed']}" if c["method"] in UNSUPERVISED else ""))
+        for why, who in reasons.items():
+            miss.append(f"- {s['id']}: {', '.join(who[:12])}{' ...' if len(who) > 12 else ''} ({len(who)} cell(s)) {why}")
+    L.extend(miss or ["- everything requested ran."])
+    for note in meta.get("notes", []):
+        L.append(f"- {note}")
+    L.append("")
+    return "\n".join(L)
+
+
+# ====================================================================== main
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="committed fixtures only (Bible en-es, en-fr, cipher)")
+    ap.add_argument("--pairs", default=None, help=f"comma-separated (default quick: en-es,en-fr; full: {','.join(FULL_PAIRS)})")
+    ap.add_argument("--regimes", default=None, help=f"comma-separated from {','.join(REGIMES)} (quick: cipher,none,half)")
+    ap.add_argument("--methods", default=",".join(ALL_METHODS),
+                    help="comma-separated from " + ",".join(ALL_METHODS) + " (weak = seeds of 500 and 1,000 pairs, curve = N sweep)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per unsupervised method (default 10; quick 2)")
+    ap.add_argument("--fractions", default="0.25,0.5,1", help="corpus fractions for the scaling study")
+    ap.add_argument("--fraction-regimes", default="none", help="regimes that get the fraction sweep")
+    ap.add_argument("--fraction-pairs", default="en-es", help="quick mode: pairs that get the fraction sweep")
+    ap.add_argument("--time-budget", type=float, default=None, help="seconds per unsupervised fit (default 300; quick 20)")
+    ap.add_argument("--restarts", type=int, default=1)
+    ap.add_argument("--dim", type=int, default=None, help="vector dimension (default 300; quick 100)")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--min-count", type=int, default=None, help="default 5; quick 3 (the fixture lexicons' threshold)")
+    ap.add_argument("--max-vocab", type=int, default=None, help="align/evaluate on the top N words (default 20000; quick all)")
+    ap.add_argument("--test-size", type=int, default=1500)
+    ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads inside each cell (default: left alone)")
+    ap.add_argument("--data-dir", default=str(ROOT / "data"), help="where corpora builds live / are written")
+    ap.add_argument("--corpus-cache", default=str(ROOT / "data" / "cache"), help="download cache of the corpora builder")
+    ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--name", default="bli", help="basename of the result files (bli.md, bli.json)")
+    ap.add_argument("--no-build", action="store_true", help="never build corpora; use finished builds only")
+    ap.add_argument("--retry-failed", action="store_true", help="rerun cached failed cells")
+    ap.add_argument("--cell-timeout", type=float, default=None)
+    ap.add_argument("--train-timeout", type=float, default=7200)
+    ap.add_argument("--build-timeout", type=float, default=7200)
+    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--note", action="append", default=[], help="a line added to 'what did not run' (e.g. time limits)")
+    args = ap.parse_args(argv)
+    q = args.quick
+    args.pairs = [p for p in (args.pairs or ("en-es,en-fr" if q else ",".join(FULL_PAIRS))).split(",") if p]
+    args.regimes = [r for r in (args.regimes or ("cipher,none,half" if q else ",".join(REGIMES))).split(",") if r]
+    args.methods = [m for m in args.methods.split(",") if m]
+    for r in args.regimes:
+        if r not in REGIMES:
+            ap.error(f"unknown regime {r}; choose from {','.join(REGIMES)}")
+    for m in args.methods:
+        if m not in ALL_METHODS:
+            ap.error(f"unknown method {m}; choose from {','.join(ALL_METHODS)}")
+    args.seeds = args.seeds if args.seeds is not None else (2 if q else 10)
+    args.time_budget = args.time_budget if args.time_budget is not None else (20.0 if q else 300.0)
+    args.dim = args.dim or (100 if q else 300)
+    args.min_count = args.min_count or (3 if q else 5)
+    args.max_vocab = args.max_vocab if args.max_vocab is not None else (None if q else 20000)
+    args.fractions = [float(f) for f in args.fractions.split(",") if f]
+    args.fraction_regimes = [r for r in args.fraction_regimes.split(",") if r]
+    args.fraction_pairs = [p for p in args.fraction_pairs.split(",") if p]
+    args.supervised_only_on_full = True
+    args.none_langs = sorted({x for p in args.pairs for x in p.split("-")})
+    args.cache = Path(args.cache_dir)
+    return args
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    t_start = time.time()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+
+    def log(msg: str) -> None:
+        tqdm.write(f"[bli {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr)
+    args.log = log
+
+    available = available_methods()
+    for m in UNSUPERVISED:
+        if m in args.methods and m not in available:
+            log(available["_why_" + m])
+    settings = plan_settings(args)
+    cells: dict[str, list[dict]] = {}
+    # 1. prepare every setting (corpora, vectors, lexicons); 2. run its cells
+    for st in settings:
+        try:
+            if args.quick or st.regime == "cipher":
+                st.corpora = derive_fixture_corpora(st, args.cache)
+            else:
+                st.corpora = build_real_corpora(st, args)
+            ensure_vectors(st, args)
+            ensure_lexicons(st, args)
+            from udm.embeddings import Embeddings
+            from udm.lexicon import Lexicon
+            src = Embeddings.load(st.vectors["src"]["path"]).top(args.max_vocab)
+            tgt = Embeddings.load(st.vectors["tgt"]["path"]).top(args.max_vocab)
+            train = Lexicon.load(st.train_lex)
+            st.info["train_words"] = len(train.covered_sources_by_rank(src, tgt))
+            st.info["coverage"] = Lexicon.load(st.test_lex).coverage(src, tgt).to_dict()
+            st.status = "ok"
+            if st.coverage_only:
+                st.fail(f"coverage row only: {st.info['split']['test_words']} test words < {MIN_TEST_WORDS}", "coverage-only")
+        except Exception as exc:  # noqa: BLE001 - a setting that cannot be prepared is recorded, not fatal
+            st.fail(f"{type(exc).__name__}: {exc}")
+            log(f"{st.id}: {st.reason}")
+    ready = [st for st in settings if st.status == "ok"]
+    specs = [(st, sp) for st in ready for sp in cell_specs(st, args, available)]
+    bar = tqdm(specs, desc="BLI cells", unit="cell", disable=not progress, file=sys.stderr)
+    for st, sp in bar:
+        label = f"{st.id} {sp['method']}{'-' + str(sp['seed_n']) if sp.get('seed_n') else ''}#{sp['seed']}"
+        bar.set_postfix_str(label)
+        rec = run_cell(sp, args)
+        if rec.get("status") != "ok" and rec.get("status") != "skipped" and not rec.get("cached"):
+            log(f"{label}: {rec.get('status')}: {rec.get('error')}")
+        cells.setdefault(st.id, []).append(rec)
+    # 3. aggregate and write
+    out_settings = []
+    for st in settings:
+        cs = cells.get(st.id, [])
+        d = {"id": st.id, "pair": st.pair, "regime": st.regime, "fraction": st.fraction, "status": st.status,
+             "reason": st.reason, "corpora": {k: str(v) for k, v in st.corpora.items()},
+             "train_lexicon": str(st.train_lex) if st.train_lex else None,
+             "test_lexicon": str(st.test_lex) if st.test_lex else None,
+             "vectors": st.vectors, "info": st.info, "coverage": st.info.get("coverage"),
+             "cells": [compact_cell(c) for c in cs]}
+        if st.status == "ok":
+            d["summary"] = summarize_setting(st, cs)
+        out_settings.append(d)
+    results = {
+        "meta": {"command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else argv)),
+                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "wall_s": time.time() - t_start,
+                 "git": git_info(), "machine": machine_info(),
+                 "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "fractions",
+                                                           "time_budget", "restarts", "dim", "epochs", "min_count",
+                                                           "max_vocab", "test_size", "refine_iters", "threads")},
+                 "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
+                 "notes": args.note},
+        "settings": out_settings,
+    }
+    results["criterion"] = summarize_all(settings, cells)
+    results["plots"] = [] if args.no_plots else write_plots(results, out_dir)
+    write_json(out_dir / f"{args.name}.json", results)
+    md = render_markdown(results)
+    (out_dir / f"{args.name}.md").write_text(md, encoding="utf-8")
+    log(f"wrote {out_dir / (args.name + '.md')} and .json ({time.time() - t_start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Fast tests of the BLI study harness's pure logic (experiments/bli_core.py): keys, gap, failures, Spearman, worth-N."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+
+import bli_core as bc  # noqa: E402
+
+
+def test_cache_key_is_order_independent_and_content_sensitive():
+    a = {"method": "gw", "seed": 1, "params": {"x": 1, "y": [1, 2]}}
+    b = {"params": {"y": [1, 2], "x": 1}, "seed": 1, "method": "gw"}
+    assert bc.cache_key(a) == bc.cache_key(b)
+    assert bc.cache_key(a) != bc.cache_key({**a, "seed": 2})
+    assert len(bc.cache_key(a)) == 16
+
+
+def test_vectors_key_follows_corpus_content_and_params(tmp_path):
+    f1, f2 = tmp_path / "a.txt", tmp_path / "b.txt"
+    f1.write_text("the cat sat\n")
+    f2.write_text("the cat sat\n")
+    params = {"dim": 300, "epochs": 5}
+    k1 = bc.vectors_key(bc.file_sha256(f1), params)
+    assert k1 == bc.vectors_key(bc.file_sha256(f2), dict(reversed(list(params.items()))))  # same content, other file
+    assert k1 != bc.vectors_key(bc.file_sha256(f1), {**params, "dim": 100})
+    f2.write_text("the dog sat\n")
+    assert k1 != bc.vectors_key(bc.file_sha256(f2), params)
+    assert bc.files_sha256([f1, tmp_path / "missing.py"]) != bc.files_sha256([f1])
+
+
+def test_gap():
+    assert bc.gap(0.2, 0.4) == pytest.approx(0.5)
+    assert bc.gap(None, 0.4) is None
+    assert bc.gap(0.2, None) is None
+    assert bc.gap(0.2, 0.0) is None
+
+
+def test_spearman_matches_definition_with_ties():
+    assert bc.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert bc.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert bc.rankdata([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
+    # with ties: Pearson on average ranks (scipy.stats.spearmanr gives 0.8 here)
+    assert bc.spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(0.9486832980505138)
+    assert bc.spearman([1, 2], [1, 2]) is None
+    assert bc.spearman([1, 1, 1], [1, 2, 3]) is None
+    assert bc.spearman([1, None, 2, 3], [1, 5, 2, 3]) == pytest.approx(1.0)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    x, y = [0.3, 0.1, 0.5, 0.5, 0.2, 0.9], [0.01, 0.0, 0.4, 0.2, 0.02, 0.6]
+    assert bc.spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y).statistic)
+
+
+def test_seed_summary_success_rate_and_spread():
+    s = bc.seed_summary([0.0, 0.01, 0.30, 0.40])
+    assert s["runs"] == 4 and s["success_rate"] == 0.5
+    assert s["mean"] == pytest.approx(0.1775)
+    assert s["std"] == pytest.approx(math.sqrt(sum((v - 0.1775) ** 2 for v in [0.0, 0.01, 0.3, 0.4]) / 3))
+    assert (s["min"], s["median"], s["max"]) == (0.0, pytest.approx(0.155), 0.40)
+    assert bc.seed_summary([])["runs"] == 0
+    assert bc.seed_summary([0.05])["success_rate"] == 0.0  # strictly above 5%
+
+
+def test_worth_n_interpolates_on_log_scale():
+    curve = [(25, 0.05), (100, 0.15), (1000, 0.35)]
+    w = bc.worth_n(curve, 0.25)  # halfway between 100 and 1000 on log scale -> sqrt(100 * 1000)
+    assert w["relation"] == "=" and w["n"] == pytest.approx(math.sqrt(1e5))
+    assert bc.worth_n(curve, 0.15) == {"n": pytest.approx(100.0), "relation": "="}
+    assert bc.worth_n(curve, 0.01) == {"n": 25.0, "relation": "<="}
+    assert bc.worth_n(curve, 0.50) == {"n": 1000.0, "relation": ">"}
+    assert bc.worth_n(list(reversed(curve)), 0.25)["n"] == pytest.approx(math.sqrt(1e5))  # order-free
+    assert bc.worth_n([], 0.2)["n"] is None and bc.worth_n(curve, None)["n"] is None
+    assert bc.format_worth(bc.worth_n(curve, 0.25)) == "~316"
+    assert bc.format_worth({"n": 25.0, "relation": "<="}) == "<=25"
+    assert bc.format_worth({"n": None, "relation": None}) == "-"
+
+
+def test_curve_sizes_stop_at_the_train_lexicon():
+    assert bc.curve_sizes(10000) == list(bc.CURVE_NS)
+    assert bc.curve_sizes(700) == [25, 50, 100, 250, 500, 700]
+    assert bc.curve_sizes(500) == [25, 50, 100, 250, 500]
+    assert bc.curve_sizes(0) == []
+
+
+def _ok_cell(spec):
+    return {"scores": {"csls": {"p@1": spec["x"] / 10}}}
+
+
+def _raising_cell(spec):
+    raise ValueError("no usable pairs")
+
+
+def _dying_cell(spec):
+    import os
+    os._exit(3)
+
+
+def _slow_cell(spec):
+    import time
+    time.sleep(30)
+    return {}
+
+
+def test_run_in_child_records_results_and_failures(tmp_path):
+    res = bc.run_in_child(_ok_cell, {"x": 3}, tmp_path / "ok.json", timeout=60)
+    assert res["status"] == "ok" and res["scores"]["csls"]["p@1"] == pytest.approx(0.3)
+    assert res["wall_s"] >= 0 and res["peak_rss_mb"] > 0
+    assert bc.read_cell(tmp_path / "ok.json")["status"] == "ok"  # cached for resumption
+
+    res = bc.run_in_child(_raising_cell, {"x": 1}, tmp_path / "err.json", timeout=60)
+    assert res["status"] == "error" and res["error"] == "ValueError: no usable pairs"
+    assert "Traceback" in res["detail"]
+
+    res = bc.run_in_child(_dying_cell, {}, tmp_path / "dead.json", timeout=60)
+    assert res["status"] == "error" and "exit code 3" in res["error"]
+
+    res = bc.run_in_child(_slow_cell, {}, tmp_path / "slow.json", timeout=0.5)
+    assert res["status"] == "timeout" and "timed out" in res["error"]
+    assert bc.read_cell(tmp_path / "slow.json")["status"] == "timeout"
+
+
+def test_read_cell_ignores_broken_files(tmp_path):
+    p = tmp_path / "c.json"
+    assert bc.read_cell(p) is None
+    p.write_text("{half")
+    assert bc.read_cell(p) is None
+    bc.write_json(p, {"a": 1})
+    assert bc.read_cell(p) == {"a": 1}
+
+
+def test_failure_record_keeps_the_last_line_as_error():
+    r = bc.failure_record({"m": 1}, "Traceback...\nline\nUdmError: bad input")
+    assert r["status"] == "error" and r["error"] == "UdmError: bad input" and "Traceback" in r["detail"]
+    assert bc.failure_record({}, "x", status="skipped")["status"] == "skipped"
