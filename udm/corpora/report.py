@@ -183,6 +183,12 @@ def write_readme(builds: list[Path], out: Path, cache_dir: Path, zh: dict | None
     lines.append(f"## Measured (tokens = `udm.tokenize` tokens; coverage on the top-{TOP // 1000}k words per side)\n")
     existing = [b for b in builds if (b / "manifest.json").exists()]
     missing = [str(b) for b in builds if b not in existing]
+    for b in existing:
+        man = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
+        lines.append(f"* `{b.name}`: split `{man['split']}`, `--langs {','.join(man['langs'])}`, fraction "
+                     f"{man['fraction']}, sources {','.join(man['sources_requested'])}; "
+                     f"{len(man.get('failures', []))} source(s) skipped")
+    lines.append("")
     if existing:
         lines.extend(coverage_table(existing, cache_dir))
         lines.append("\nTokens per source:\n")
