@@ -150,7 +150,7 @@ def test_muse_and_vocab_io(tmp_path):
     (tmp_path / "v.vec").write_text("2 3\nthe 0.1 0.2 0.3\ncat 0 0 0\n", encoding="utf-8")
     assert read_vocab(tmp_path / "v.vec") == ["the", "cat"]
     (tmp_path / "bad.txt").write_text("a b c\n", encoding="utf-8")
-    with pytest.raises(UdmError, match="line 1"):
+    with pytest.raises(UdmError, match=r"bad\.txt:1: expected 'source target'"):
         read_muse(tmp_path / "bad.txt")
 
 

@@ -8,7 +8,7 @@ import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Container, Iterable, Mapping
 
 import numpy as np
 
@@ -96,10 +96,10 @@ class Lexicon:
         return cls(pairs)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write MUSE format (tab-separated), atomically."""
+        """Write MUSE format (``src tgt`` per line), atomically."""
         with atomic_open(path) as fh:
             for s, t in self.pairs:
-                fh.write(f"{s}\t{t}\n")
+                fh.write(f"{s} {t}\n")
 
     # -- vocabulary --------------------------------------------------------------------------
     def coverage(self, src: Embeddings, tgt: Embeddings) -> Coverage:
@@ -140,23 +140,58 @@ class Lexicon:
         return self.subset_sources(words).restrict(src, tgt)
 
     def split(
-        self, src: Embeddings, tgt: Embeddings, *, test_size: int = 1500, offset: int = MUSE_TEST_OFFSET
+        self, src: Embeddings, tgt: Embeddings, *, test_size: int = 1500, method: str = "muse",
+        offset: int = MUSE_TEST_OFFSET,
     ) -> tuple["Lexicon", "Lexicon"]:
-        """Train/test split by source frequency rank, MUSE-style, with disjoint source words.
-
-        Covered source words are ordered by frequency; test takes ``test_size`` of them starting at position
-        ``offset`` (moved earlier when too few words remain), train takes every other source word.
-        Fewer than ``test_size`` covered words: half go to test (the caller should report the size).
-        """
-        words = self.covered_sources_by_rank(src, tgt)
-        if len(words) < 2:
-            raise UdmError(f"only {len(words)} lexicon source words are covered by the vocabularies; cannot split")
-        size = min(test_size, len(words) // 2) if len(words) <= test_size else test_size
-        start = max(0, min(offset, len(words) - size))
-        test_words = set(words[start : start + size])
-        test = self.subset_sources(test_words)
-        train = Lexicon((s, t) for s, t in self.pairs if s not in test_words)
+        """Train/test split by source frequency rank with disjoint source words (see :func:`split_by_rank`)."""
+        train, test, _ = split_by_rank(self, src.index, tgt.index, test_size=test_size, method=method, offset=offset)
         return train, test
+
+
+SPLIT_METHODS = ("muse", "spread", "top")
+
+
+def split_by_rank(
+    lexicon: Lexicon,
+    src_rank: Mapping[str, int],
+    tgt_vocab: Container[str],
+    *,
+    test_size: int = 1500,
+    method: str = "muse",
+    offset: int = MUSE_TEST_OFFSET,
+) -> tuple[Lexicon, Lexicon, dict]:
+    """MUSE-style disjoint train/test split; the one implementation in udm. Returns (train, test, info).
+
+    Eligible source words have a rank in ``src_rank`` (lower = more frequent) and a gold in ``tgt_vocab``.
+    ``method``: ``muse`` takes ``test_size`` eligible words starting at rank position ``offset`` (MUSE: train on
+    the 5,000 most frequent, test on the next 1,500; moved earlier when too few remain), ``spread`` takes every
+    k-th eligible word so the test spans all frequencies, ``top`` the most frequent. Both files keep only
+    in-vocabulary pairs; no source word is in both.
+    """
+    if method not in SPLIT_METHODS:
+        raise UdmError(f"unknown split method {method!r}; use one of {', '.join(SPLIT_METHODS)}")
+    if test_size < 1:
+        raise UdmError(f"test size must be positive, got {test_size}")
+    golds = {s: [t for t in ts if t in tgt_vocab] for s, ts in lexicon.golds.items() if s in src_rank}
+    eligible = sorted((s for s, ts in golds.items() if ts), key=src_rank.__getitem__)
+    if not eligible:
+        raise UdmError("no lexicon source word has a gold inside the target vocabulary; check the vocabularies and the pair direction")
+    n_test = min(test_size, len(eligible))
+    if method == "top" or n_test == len(eligible):
+        test_words = eligible[:n_test]
+    elif method == "spread":
+        step = len(eligible) / n_test
+        test_words = [eligible[int(i * step)] for i in range(n_test)]
+    else:
+        start = max(0, min(offset, len(eligible) - n_test))
+        test_words = eligible[start : start + n_test]
+    chosen = set(test_words)
+    test = Lexicon((s, t) for s in test_words for t in golds[s])
+    train = Lexicon((s, t) for s in eligible if s not in chosen for t in golds[s])
+    info = {"eligible_source_words": len(eligible), "requested_test_words": test_size, "test_words": len(test_words),
+            "test_pairs": len(test), "train_words": len(eligible) - len(test_words), "train_pairs": len(train),
+            "method": method}
+    return train, test, info
 
 
 def identical_strings(src: Embeddings, tgt: Embeddings, max_rank: int | None = None, min_length: int = 1) -> Lexicon:

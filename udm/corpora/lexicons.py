@@ -12,10 +12,10 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from udm.atomic import atomic_open
 from udm.corpora.dictd import clean_items, read_dictd
 from udm.corpora.fetch import Package, default_cache_dir, extract, fetch, lt_proc
 from udm.errors import UdmError
+from udm.lexicon import Lexicon, split_by_rank
 from udm.tokenize import normalize
 
 __all__ = ["LEXICON_SOURCES", "is_single_word", "freedict_pairs", "apertium_pairs", "cedict_pairs",
@@ -232,31 +232,15 @@ def cedict_pairs(cache_dir: Path | None = None, from_dir: Path | None = None,
 
 # ---------------------------------------------------------------- files
 def write_muse(pairs: Iterable[tuple[str, str]], path: str | Path) -> int:
-    """Write sorted unique pairs as ``src tgt`` lines (atomically); return the number written."""
-    uniq = sorted(set(pairs))
-    with atomic_open(path, "w") as fh:
-        for s, t in uniq:
-            fh.write(f"{s} {t}\n")
-    return len(uniq)
+    """Write sorted unique pairs in MUSE format (atomically, through :class:`udm.lexicon.Lexicon`); return how many."""
+    lex = Lexicon(sorted(set(pairs)))
+    lex.save(path)
+    return len(lex)
 
 
 def read_muse(path: str | Path) -> list[tuple[str, str]]:
-    """Read a MUSE lexicon (``src tgt`` or ``src<TAB>tgt`` per line)."""
-    pairs = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 2:
-                    raise UdmError(f"{path}: line {n} is not 'src tgt'; a MUSE lexicon has two words per line")
-                pairs.append((parts[0], parts[1]))
-    except UnicodeDecodeError:
-        raise UdmError(f"{path} is not UTF-8; re-encode the lexicon as UTF-8") from None
-    except OSError as exc:
-        raise UdmError(f"cannot read lexicon {path}: {exc.strerror}; check the path") from exc
-    return pairs
+    """The pairs of a MUSE lexicon file (read by :meth:`udm.lexicon.Lexicon.load`)."""
+    return Lexicon.load(path).pairs
 
 
 def read_vocab(path: str | Path, limit: int | None = None) -> list[str]:
@@ -282,40 +266,15 @@ def read_vocab(path: str | Path, limit: int | None = None) -> list[str]:
 
 def split_lexicon(pairs: Iterable[tuple[str, str]], src_vocab: Sequence[str], tgt_vocab: Sequence[str],
                   test_size: int = 1500, method: str = "spread") -> tuple[list, list, dict]:
-    """MUSE-style disjoint split: (train pairs, test pairs, info).
+    """MUSE-style disjoint split of ``pairs`` for two vocabularies in frequency order: (train, test, info).
 
-    Eligible source words are in ``src_vocab`` and have at least one gold in ``tgt_vocab``; they are
-    ranked by source frequency (vocabulary order). ``method="spread"`` takes every k-th eligible rank
-    (k = eligible // test_size) so the test set spans the frequency range; ``"top"`` takes the most
-    frequent eligible words. Test keeps all in-vocabulary golds of its words; train is every other
-    eligible word's in-vocabulary pairs, so no source word is in both.
+    A thin wrapper over :func:`udm.lexicon.split_by_rank` (methods ``spread``, ``top``, ``muse``).
     """
-    if test_size < 1:
-        raise UdmError(f"test size must be positive, got {test_size}")
-    if method not in ("spread", "top"):
-        raise UdmError(f"unknown split method {method!r}; use spread or top")
     src_rank: dict[str, int] = {}
     for i, w in enumerate(src_vocab):
         src_rank.setdefault(w, i)
-    tgt_set = set(tgt_vocab)
-    golds: dict[str, set[str]] = {}
-    for s, t in pairs:
-        if s in src_rank and t in tgt_set:
-            golds.setdefault(s, set()).add(t)
-    eligible = sorted(golds, key=src_rank.__getitem__)
-    n_test = min(test_size, len(eligible))
-    if method == "top" or n_test == len(eligible):
-        test_words = eligible[:n_test]
-    else:
-        step = len(eligible) / n_test
-        test_words = [eligible[int(i * step)] for i in range(n_test)]
-    test_set = set(test_words)
-    test = [(s, t) for s in test_words for t in sorted(golds[s])]
-    train = [(s, t) for s in eligible if s not in test_set for t in sorted(golds[s])]
-    info = {"eligible_source_words": len(eligible), "requested_test_words": test_size,
-            "test_words": len(test_words), "test_pairs": len(test), "train_words": len(eligible) - len(test_words),
-            "train_pairs": len(train), "method": method}
-    return train, test, info
+    train, test, info = split_by_rank(Lexicon(pairs), src_rank, set(tgt_vocab), test_size=test_size, method=method)
+    return train.pairs, test.pairs, info
 
 
 def build_lexicon(pair: str, out: str | Path | None = None, source: str | None = None,
