@@ -202,12 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
-    for module in ("udm.train_cli", "udm.corpora.cli"):
-        try:
-            __import__(module)
-            sys.modules[module].add_subparser(sub)
-        except ImportError:
-            pass
+    from .corpora import cli as corpora_cli
+    from . import train_cli
+
+    train_cli.add_subparser(sub)
+    corpora_cli.add_subparser(sub)
     return parser
 
 
