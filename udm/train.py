@@ -50,6 +50,7 @@ __all__ = ["TrainConfig", "Corpus", "SkipGramModel", "train_embeddings", "train_
 
 CHECKPOINT_NAME = "checkpoint.npz"
 CHUNK_TOKENS = 100_000  # tokens windowed per numpy step
+DEFAULT_SHARE = 1  # centre words that share one set of negatives
 DEFAULT_BATCH = 256  # centre words per torch step (each with up to 2*window contexts); 1024 diverges (bench)
 
 
@@ -69,10 +70,11 @@ class TrainConfig:
     subwords: tuple[int, int] | None = None
     buckets: int = DEFAULT_BUCKETS
     batch: int = DEFAULT_BATCH
+    share: int = DEFAULT_SHARE
     lower: bool = True
 
     def check(self) -> None:
-        for name in ("dim", "window", "epochs", "min_count", "batch"):
+        for name in ("dim", "window", "epochs", "min_count", "batch", "share"):
             if getattr(self, name) < 1:
                 raise UdmError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.negative < 1:
@@ -356,16 +358,14 @@ class _Trainer:
             ids, sid = ids[keep], sid[keep]
             last = None
             for centre, ctx, valid in _windows(ids, sid, rng, cfg.window, cfg.batch):
-                M = len(centre)
-                negs = np.searchsorted(self.neg_cdf, rng.random((M, K)), side="right")
-                tgt = np.concatenate([centre[:, None].astype(np.int64), negs], axis=1)
+                item = _group(centre, ctx, valid, cfg.share, K, self.neg_cdf, rng)
                 if last is not None:
                     yield (*last, 0)
-                last = (ctx, valid, tgt, lr)
+                last = (*item, lr)
             if last is not None:
                 yield (*last, e - s)
             else:
-                yield (None, None, None, lr, e - s)
+                yield (None, None, None, None, lr, e - s)
 
     def run_epoch(self, epoch: int, on_batch: Callable[[int, float, int], None], workers: int = 1) -> float:
         """Train one epoch: a producer thread prepares the batches (numpy), ``workers`` threads apply them
@@ -409,8 +409,8 @@ class _Trainer:
                         continue
                     if item is None:
                         return
-                    ctx, valid, tgt, lr, ntok = item
-                    loss, pairs = (0.0, 0) if ctx is None else _sgns_step(w_in, w_out, sub, ctx, valid, tgt, lr)
+                    ctx, tgt, label, mask, lr, ntok = item
+                    loss, pairs = (0.0, 0) if ctx is None else _sgns_step(w_in, w_out, sub, ctx, tgt, label, mask, lr)
                     with lock:
                         total[0] += loss
                         total[1] += pairs
@@ -437,16 +437,50 @@ class _Trainer:
         return total[0] / max(total[1], 1)
 
 
-def _sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, sub: SubwordIndex | None, ctx: np.ndarray,
-               valid: np.ndarray, tgt: np.ndarray, lr: float) -> tuple[float, int]:
-    """One hand-written SGD step on M windows; returns (summed loss, number of (context, centre) pairs)."""
+def _group(centre: np.ndarray, ctx: np.ndarray, valid: np.ndarray, g: int, K: int, neg_cdf: np.ndarray,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pack M windows into groups of ``g`` centres that share ``K`` negative draws.
+
+    Returns contexts (B, g*C), targets (B, g+K) = [the g centres, K negatives], the label matrix (g*C, g+K)
+    (1 where a context row meets its own centre) and the float mask (B, g*C, g+K): valid context, own centre
+    or a negative that is not the row's centre word. g=1 is word2vec's per-centre negatives shared by the
+    window ("HogBatch"); a larger g means fewer, larger matrix products per step.
+    """
     M, C = ctx.shape
+    pad = (-M) % g
+    if pad:
+        centre = np.concatenate([centre, np.zeros(pad, centre.dtype)])
+        ctx = np.concatenate([ctx, np.zeros((pad, C), ctx.dtype)])
+        valid = np.concatenate([valid, np.zeros((pad, C), bool)])
+    B, R = (M + pad) // g, g * C
+    negs = np.searchsorted(neg_cdf, rng.random((B, K)), side="right").astype(np.int64)
+    cg = centre.reshape(B, g).astype(np.int64)
+    tgt = np.concatenate([cg, negs], axis=1)
+    owner = np.repeat(np.arange(g), C)
+    label = np.zeros((R, g + K), np.float32)
+    label[np.arange(R), owner] = 1.0
+    allowed = label.copy()
+    allowed[:, g:] = 1.0
+    mask = valid.reshape(B, R)[:, :, None] * allowed[None]
+    hit = cg[:, owner][:, :, None] == negs[:, None, :]
+    mask[:, :, g:] *= ~hit
+    return ctx.reshape(B, R), tgt, label, mask.astype(np.float32, copy=False)
+
+
+def _sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, sub: SubwordIndex | None, ctx: np.ndarray,
+               tgt: np.ndarray, label: np.ndarray, mask: np.ndarray, lr: float) -> tuple[float, int]:
+    """One hand-written SGD step on B groups of windows; returns (summed loss, number of positive pairs).
+
+    Context words are the input vectors X (B, R, d), centres + negatives the output vectors Y (B, T, d):
+    S = X Y^T, gradient of -log s(S) on label entries and -log s(-S) elsewhere, masked, applied with index_add_.
+    """
+    B, R = ctx.shape
     d = w_in.shape[1]
     T = tgt.shape[1]
     ctx_t = torch.from_numpy(ctx.reshape(-1).astype(np.int64, copy=False))
     tgt_t = torch.from_numpy(tgt.reshape(-1))
     if sub is None:
-        X = w_in.index_select(0, ctx_t).view(M, C, d)
+        X = w_in.index_select(0, ctx_t).view(B, R, d)
     else:
         uniq, inv = np.unique(ctx.reshape(-1), return_inverse=True)
         comp, owner = sub.gather(uniq.astype(np.int64))
@@ -454,25 +488,17 @@ def _sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, sub: SubwordIndex | None
         inv_t = torch.from_numpy(inv.reshape(-1).astype(np.int64))
         scale = torch.from_numpy((1.0 / sub.lengths[uniq]).astype(np.float32))[:, None]
         XU = torch.zeros(len(uniq), d).index_add_(0, owner_t, w_in.index_select(0, comp_t)) * scale
-        X = XU.index_select(0, inv_t).view(M, C, d)
-    Y = w_out.index_select(0, tgt_t).view(M, T, d)
-    S = torch.bmm(X, Y.transpose(1, 2))  # (M, C, T)
-    # mask: invalid contexts, and negatives that hit the centre word
-    m_ctx = torch.from_numpy(valid).to(torch.float32).unsqueeze(2)  # (M, C, 1)
-    m_tgt = torch.ones(M, 1, T)
-    m_tgt[:, 0, 1:] = torch.from_numpy((tgt[:, 1:] != tgt[:, :1]).astype(np.float32))
-    mask = m_ctx * m_tgt
-    sig = torch.sigmoid(S)
-    G = -sig
-    G[:, :, 0] += 1.0
-    G *= mask
-    # loss: -log s(pos) - sum log s(-neg), on valid entries
+        X = XU.index_select(0, inv_t).view(B, R, d)
+    Y = w_out.index_select(0, tgt_t).view(B, T, d)
+    S = torch.bmm(X, Y.transpose(1, 2))  # (B, R, T)
+    L = torch.from_numpy(label)
+    Mk = torch.from_numpy(mask)
     with torch.no_grad():
-        ls = torch.nn.functional.logsigmoid(S)
-        loss = -(ls[:, :, 0] * mask[:, :, 0]).sum() - ((ls[:, :, 1:] - S[:, :, 1:]) * mask[:, :, 1:]).sum()
-    G *= lr
-    gX = torch.bmm(G, Y)  # (M, C, d)
-    gY = torch.bmm(G.transpose(1, 2), X)  # (M, T, d)
+        # -log s(s) on positives, -log s(-s) = -(log s(s) - s) on negatives
+        loss = -(Mk * (torch.nn.functional.logsigmoid(S) - (1.0 - L) * S)).sum()
+    G = (L - torch.sigmoid(S)).mul_(Mk).mul_(lr)
+    gX = torch.bmm(G, Y)  # (B, R, d)
+    gY = torch.bmm(G.transpose(1, 2), X)  # (B, T, d)
     w_out.index_add_(0, tgt_t, gY.view(-1, d))
     if sub is None:
         w_in.index_add_(0, ctx_t, gX.view(-1, d))
@@ -480,7 +506,7 @@ def _sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, sub: SubwordIndex | None
         # fastText (skipgram/cbow) adds the full gradient of the mean to every component row
         gU = torch.zeros(len(uniq), d).index_add_(0, inv_t, gX.view(-1, d))
         w_in.index_add_(0, comp_t, gU.index_select(0, owner_t))
-    return float(loss), int(valid.sum())
+    return float(loss), int((mask * label).sum())
 
 
 @contextlib.contextmanager
