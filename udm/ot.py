@@ -1,0 +1,127 @@
+"""Optimal-transport helpers shared by the OT aligners: stabilised Sinkhorn, epsilon schedules, couplings -> pairs.
+
+Everything works on torch tensors (CPU or GPU) in float32; an n x m problem keeps at most a few n x m
+matrices in memory. Costs are arbitrary real matrices; ``eps`` is in the same units as the cost.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .errors import UdmError
+
+
+def as_tensor(x, device: Optional[str | torch.device] = None) -> torch.Tensor:
+    """A float32 torch tensor on ``device`` (default CPU) from a numpy array or tensor."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device=device or x.device, dtype=torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device or "cpu")
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """A torch device from a user string (None -> CPU), with a clear error when it is not usable."""
+    if device is None or device == "":
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+        torch.zeros(1, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise UdmError(f"device {device!r} is not usable here ({str(exc).splitlines()[0]}); use --device cpu") from None
+    return dev
+
+
+def epsilon_schedule(eps_start: float, eps_end: float, n_steps: int) -> list[float]:
+    """``n_steps`` epsilons decreasing geometrically from ``eps_start`` to ``eps_end`` (annealing)."""
+    if eps_start <= 0 or eps_end <= 0:
+        raise UdmError(f"entropic regularisation must be positive, got {eps_start} -> {eps_end}")
+    if n_steps <= 1:
+        return [float(eps_end)]
+    r = (eps_end / eps_start) ** (1.0 / (n_steps - 1))
+    return [float(eps_start * r**i) for i in range(n_steps)]
+
+
+def sinkhorn(
+    cost: torch.Tensor,
+    eps: float,
+    *,
+    a: Optional[torch.Tensor] = None,
+    b: Optional[torch.Tensor] = None,
+    f: Optional[torch.Tensor] = None,
+    g: Optional[torch.Tensor] = None,
+    max_iter: int = 1000,
+    tol: float = 1e-5,
+    check_every: int = 10,
+    absorb_at: float = 1e4,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """Entropic OT, stabilised: returns ``(plan, f, g, info)`` with plan = exp((f_i + g_j - C_ij) / eps).
+
+    Log-domain potentials ``f``/``g`` (warm-startable) absorb the scalings whenever they grow past ``absorb_at``,
+    so small ``eps`` never overflows (Schmitzer 2019); between absorptions the iterations are cheap matrix-vector
+    products on one kernel matrix. ``a``/``b`` default to uniform marginals; ``tol`` is the L1 marginal error.
+    """
+    n, m = cost.shape
+    dev = cost.device
+    a = torch.full((n,), 1.0 / n, device=dev) if a is None else a
+    b = torch.full((m,), 1.0 / m, device=dev) if b is None else b
+    g = torch.zeros(m, device=dev) if g is None else g.clone()
+    log_a, log_b = torch.log(a), torch.log(b)
+    # one exact log-domain update of each potential: every row and column of the kernel is then well scaled
+    f = eps * (log_a - torch.logsumexp((g[None, :] - cost) / eps, dim=1))
+    g = eps * (log_b - torch.logsumexp((f[:, None] - cost) / eps, dim=0))
+    kernel = torch.exp((f[:, None] + g[None, :] - cost) / eps)
+    u = torch.ones(n, device=dev)
+    v = torch.ones(m, device=dev)
+    err = float("inf")
+    it = 0
+    absorptions = 0
+    for it in range(1, max_iter + 1):
+        kv = kernel @ v
+        u = a / kv.clamp_min(1e-30)
+        ktu = kernel.T @ u
+        v = b / ktu.clamp_min(1e-30)
+        lo, hi = torch.aminmax(torch.cat([u, v]))
+        lo, hi = float(lo), float(hi)
+        if hi > absorb_at or lo < 1.0 / absorb_at or not math.isfinite(hi):
+            f = f + eps * torch.log(u.clamp_min(1e-30))
+            g = g + eps * torch.log(v.clamp_min(1e-30))
+            f = eps * (log_a - torch.logsumexp((g[None, :] - cost) / eps, dim=1))
+            g = eps * (log_b - torch.logsumexp((f[:, None] - cost) / eps, dim=0))
+            torch.exp((f[:, None] + g[None, :] - cost) / eps, out=kernel)
+            u.fill_(1.0)
+            v.fill_(1.0)
+            absorptions += 1
+            continue
+        if it % check_every == 0:
+            err = float((u * (kernel @ v) - a).abs().sum())
+            if err < tol:
+                break
+    f = f + eps * torch.log(u.clamp_min(1e-30))
+    g = g + eps * torch.log(v.clamp_min(1e-30))
+    kernel.mul_(u[:, None]).mul_(v[None, :])
+    if not (bool(torch.isfinite(f).all()) and bool(torch.isfinite(g).all())):
+        raise UdmError("Sinkhorn diverged (non-finite transport plan); increase epsilon")
+    return kernel, f, g, {"iterations": it, "marginal_error": err, "absorptions": absorptions}
+
+
+def sinkhorn_cost(cost: torch.Tensor, eps: float, *, max_iter: int = 1000, tol: float = 1e-5) -> float:
+    """Entropic OT transport cost <P, C> between uniform marginals (the plan is computed by :func:`sinkhorn`)."""
+    plan, _, _, _ = sinkhorn(cost, eps, max_iter=max_iter, tol=tol)
+    return float((plan * cost).sum())
+
+
+def coupling_pairs(plan: torch.Tensor | np.ndarray, *, mode: str = "mutual") -> np.ndarray:
+    """Index pairs ``(i, j)`` read off a transport plan: ``mutual`` (row and column argmax agree) or ``rows``."""
+    p = as_tensor(plan) if not isinstance(plan, torch.Tensor) else plan
+    row_best = p.argmax(dim=1)
+    i = torch.arange(p.shape[0], device=p.device)
+    if mode == "rows":
+        keep = torch.ones_like(i, dtype=torch.bool)
+    elif mode == "mutual":
+        col_best = p.argmax(dim=0)
+        keep = col_best[row_best] == i
+    else:
+        raise UdmError(f"unknown coupling read-out {mode!r}; choose mutual or rows")
+    return torch.stack([i[keep], row_best[keep]], dim=1).cpu().numpy().astype(np.int64)
