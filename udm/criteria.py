@@ -33,3 +33,37 @@ def null_criterion(
 def judge_failure(score: float, null_mean: float, null_std: float, *, margin: float = 0.05, z: float = 5.0) -> bool:
     """A run failed when its criterion is not clearly above random maps' (by ``margin`` and ``z`` deviations)."""
     return not (score > null_mean + margin and score > null_mean + z * null_std)
+
+
+def sinkhorn_criterion(
+    mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 2000, reg: float = 0.05, max_iter: int = 300
+) -> float:
+    """Negated debiased Sinkhorn divergence between the ``n_words`` most frequent mapped source and target
+    words under the cosine cost ``1 - cos`` (unit rows; uniform weights; higher = distributions closer).
+
+    ``S = OT(x, y) - (OT(x, x) + OT(y, y)) / 2`` with ``OT`` the transport cost of the entropic plan at ``reg``
+    (Genevay et al. 2018), so a perfect match scores about 0 and unrelated clouds score clearly below it.
+    """
+    import torch
+
+    from .ot import as_tensor, sinkhorn
+
+    xs = as_tensor(mapped_src[:n_words])
+    ys = as_tensor(tgt[:n_words])
+
+    def ot_cost(a: "torch.Tensor", b: "torch.Tensor") -> float:
+        cost = 1.0 - a @ b.T
+        plan, _, _, _ = sinkhorn(cost, reg, max_iter=max_iter, tol=1e-4)
+        return float((plan * cost).sum())
+
+    return -(ot_cost(xs, ys) - 0.5 * ot_cost(xs, xs) - 0.5 * ot_cost(ys, ys))
+
+
+def gw_criterion(mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 2000, csls_k: int = 10) -> float:
+    """Negated Gromov-Wasserstein-style distortion of the matching a mapping induces: the mean squared difference
+    between source and target cosine similarities over CSLS-matched pairs of the top ``n_words`` (higher = better)."""
+    xs = mapped_src[:n_words]
+    ys = tgt[:n_words]
+    idx, _ = retrieve(xs, ys, k=1, method="csls", csls_k=csls_k)
+    yy = ys[idx[:, 0]]
+    return -float(np.mean((xs @ xs.T - yy @ yy.T) ** 2))

@@ -1,0 +1,146 @@
+"""Gromov-Wasserstein, Wasserstein-Procrustes, auto and the distribution-matching criteria, on small real fixtures.
+
+The embedding fixtures are the committed cipher pair ``tests/data/as_cipher_{en,code}.npz`` (English Bible and its
+word-ciphered copy, vectors trained separately; built by ``tests/data/make_as_embeddings.py``); the gold is the
+exact cipher dictionary ``corpora/fixtures/cipher.txt``. Sizes are small (1000 words, 50 dims) to stay fast.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from udm.aligners import get_aligner
+from udm.aligners.auto import AutoAligner
+from udm.aligners.gw import GromovWassersteinAligner
+from udm.aligners.wasserstein_procrustes import WassersteinProcrustesAligner
+from udm.criteria import gw_criterion, random_orthogonal, sinkhorn_criterion
+from udm.embeddings import Embeddings
+from udm.errors import UdmError
+from udm.lexicon import Lexicon
+from udm.normalize import normalize
+from udm.procrustes import procrustes
+from udm.retrieval import retrieve
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+N = 1000
+
+SMALL = {
+    "gw": dict(n_words=N, max_iter=20),
+    "wp": dict(n_init=N, init_iter=20, n_max=N, n_epochs=1, n_iter=30),
+}
+COMMON = dict(refine_iters=3, refine_rank=N, criterion_words=N, progress=False)
+
+
+def make(method: str, **kw):
+    return get_aligner(method, **{**COMMON, **SMALL[method], **kw})
+
+
+@pytest.fixture(scope="module")
+def cipher() -> tuple[Embeddings, Embeddings, np.ndarray]:
+    src = Embeddings.load(DATA / "as_cipher_en.npz").top(N)
+    tgt = Embeddings.load(DATA / "as_cipher_code.npz").top(N)
+    pairs = Lexicon.load(ROOT / "corpora" / "fixtures" / "cipher.txt").index_pairs(src, tgt)
+    return src, tgt, pairs
+
+
+@pytest.fixture(scope="module")
+def rotated(cipher) -> tuple[Embeddings, Embeddings, np.ndarray]:
+    """The English vectors, rotated by a random orthogonal map, rows permuted, plus a little noise."""
+    src = cipher[0]
+    rng = np.random.default_rng(7)
+    q = random_orthogonal(src.dim, rng)
+    perm = rng.permutation(len(src))
+    scale = float(np.linalg.norm(src.vectors, axis=1).mean()) / np.sqrt(src.dim)
+    y = src.vectors[perm] @ q + 0.01 * scale * rng.standard_normal((len(src), src.dim)).astype(np.float32)
+    tgt = Embeddings([f"t_{src.words[i]}" for i in perm], y)
+    pairs = np.stack([perm, np.arange(len(perm))], axis=1)
+    return src, tgt, pairs
+
+
+def p_at_1(mapping, src: Embeddings, tgt: Embeddings, pairs: np.ndarray) -> float:
+    x = mapping.transform(src.vectors)
+    y = normalize(tgt.vectors, mapping.tgt_norm)
+    idx, _ = retrieve(x[pairs[:, 0]], y, k=1, method="csls", source_pool=x)
+    return float(np.mean(idx[:, 0] == pairs[:, 1]))
+
+
+@pytest.mark.parametrize("method", ["gw", "wp"])
+def test_recovers_rotation_and_permutation(method, rotated):
+    src, tgt, pairs = rotated
+    m = make(method).fit(src, tgt)
+    assert p_at_1(m, src, tgt, pairs) >= 0.95
+    assert not m.failed
+
+
+@pytest.mark.parametrize("method", ["gw", "wp"])
+def test_recovers_cipher(method, cipher):
+    src, tgt, pairs = cipher
+    m = make(method).fit(src, tgt)
+    assert p_at_1(m, src, tgt, pairs) >= 0.9
+    assert not m.failed
+    assert m.meta["criterion"] > m.meta["criterion_null_mean"]
+
+
+def test_criteria_rank_correct_map_above_random(cipher):
+    src, tgt, pairs = cipher
+    x, y = normalize(src.vectors), normalize(tgt.vectors)
+    good = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        bad = random_orthogonal(src.dim, rng)
+        assert sinkhorn_criterion(x @ good, y, n_words=500) > sinkhorn_criterion(x @ bad, y, n_words=500) + 0.1
+        assert gw_criterion(x @ good, y, n_words=500) > gw_criterion(x @ bad, y, n_words=500)
+
+
+@pytest.mark.parametrize("method", ["gw", "wp"])
+def test_same_seed_same_map(method, rotated):
+    src, tgt, _ = rotated
+    src, tgt = src.top(300), tgt.top(300)
+    kw = dict(refine_iters=1, refine_rank=300, criterion_words=300, n_words=300) if method == "gw" else \
+        dict(refine_iters=1, refine_rank=300, criterion_words=300, n_init=300, n_max=300, n_iter=10, n_epochs=1)
+    a = make(method, seed=3, **kw).fit(src, tgt)
+    b = make(method, seed=3, **kw).fit(src, tgt)
+    np.testing.assert_array_equal(a.W, b.W)
+
+
+@pytest.mark.parametrize("method", ["gw", "wp"])
+def test_bad_input_is_one_clear_error(method, cipher):
+    src, tgt, _ = cipher
+    with pytest.raises(UdmError, match="dims"):
+        make(method).fit(src, Embeddings(tgt.words, tgt.vectors[:, :20]))
+    with pytest.raises(UdmError, match="at least"):
+        make(method).fit(src.top(10), tgt.top(10))
+    bad = tgt.vectors.copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(UdmError, match="NaN"):
+        make(method).fit(src, Embeddings(tgt.words, bad))
+
+
+@pytest.mark.parametrize("method", ["gw", "wp"])
+def test_unrelated_spaces_are_reported_failed(method):
+    rng = np.random.default_rng(1)
+    a = Embeddings([f"a{i}" for i in range(N)], rng.standard_normal((N, 50)).astype(np.float32))
+    b = Embeddings([f"b{i}" for i in range(N)], rng.standard_normal((N, 50)).astype(np.float32))
+    m = make(method).fit(a, b)
+    assert m.failed
+
+
+def test_auto_keeps_a_good_candidate_and_records_all(rotated):
+    src, tgt, pairs = rotated
+    m = AutoAligner(candidates=["gw", "wp"], method_params=SMALL, **COMMON).fit(src, tgt)
+    assert {c["method"] for c in m.meta["candidates"]} == {"gw", "wp"}
+    assert all("criterion" in c for c in m.meta["candidates"])
+    assert m.meta["chosen"] in ("gw", "wp")
+    assert p_at_1(m, src, tgt, pairs) >= 0.95
+
+
+def test_bad_parameters():
+    with pytest.raises(UdmError):
+        GromovWassersteinAligner(n_words=1)
+    with pytest.raises(UdmError):
+        WassersteinProcrustesAligner(batch_size=1)
+    with pytest.raises(UdmError):
+        AutoAligner(candidates=["auto"])
