@@ -46,7 +46,7 @@ def gw_coupling(
     *,
     eps_start: float = 0.5,
     eps_end: float = 0.02,
-    max_iter: int = 40,
+    max_iter: int = 30,
     tol: float = 1e-4,
     sinkhorn_iter: int = 300,
     init: Optional[torch.Tensor] = None,
@@ -101,7 +101,7 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     name = "gw"
     min_words = 50
 
-    def __init__(self, *, n_words: int = 5000, eps_start: float = 0.5, eps_end: float = 0.02, max_iter: int = 40,
+    def __init__(self, *, n_words: int = 5000, eps_start: float = 0.5, eps_end: float = 0.02, max_iter: int = 30,
                  tol: float = 1e-4, sinkhorn_iter: int = 300, **kwargs):
         super().__init__(**kwargs)
         if n_words < 2:
