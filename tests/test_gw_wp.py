@@ -144,3 +144,27 @@ def test_bad_parameters():
         WassersteinProcrustesAligner(batch_size=1)
     with pytest.raises(UdmError):
         AutoAligner(candidates=["auto"])
+
+
+def test_stabilised_sinkhorn_small_epsilon_matches_pot():
+    import ot
+    import torch
+
+    from udm.ot import epsilon_schedule, resolve_device, sinkhorn
+
+    rng = np.random.default_rng(0)
+    cost = torch.from_numpy(rng.random((60, 80)).astype(np.float32))
+    plan, f, g, info = sinkhorn(cost, 1e-3, max_iter=5000, tol=1e-6)  # exp(-C/eps) alone would underflow
+    assert torch.isfinite(plan).all()
+    np.testing.assert_allclose(plan.sum(1).numpy(), 1 / 60, rtol=1e-3)
+    np.testing.assert_allclose(plan.sum(0).numpy(), 1 / 80, rtol=1e-3)
+    ref = ot.sinkhorn(np.full(60, 1 / 60), np.full(80, 1 / 80), cost.double().numpy(), 0.05, method="sinkhorn_log",
+                      numItermax=5000, stopThr=1e-9)
+    mine, _, _, _ = sinkhorn(cost, 0.05, max_iter=5000, tol=1e-7)
+    np.testing.assert_allclose(mine.numpy(), ref, atol=1e-5)
+    sched = epsilon_schedule(1.0, 0.01, 5)
+    assert sched[0] == 1.0 and abs(sched[-1] - 0.01) < 1e-12 and sorted(sched, reverse=True) == sched
+    with pytest.raises(UdmError):
+        epsilon_schedule(0.0, 0.1, 3)
+    with pytest.raises(UdmError):
+        resolve_device("nonsense-device")
