@@ -205,7 +205,16 @@ def main() -> None:
     ap.add_argument("--timing-methods", default="gw,wp")
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "align_bench"))
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--render", metavar="JSON", help="only re-render a results JSON (with --timing-from: merge timing)")
+    ap.add_argument("--timing-from", metavar="JSON", help="take the timing rows from another results JSON")
     args = ap.parse_args()
+    if args.render:
+        res = json.loads(Path(args.render).read_text())
+        if args.timing_from:
+            res["timing"] = json.loads(Path(args.timing_from).read_text()).get("timing", [])
+            res["notes"] = res.get("notes", []) + [f"timing rows measured by a separate run ({args.timing_from})"]
+        write(res, args.out)
+        return
     methods = args.methods.split(",")
     if args.others:
         for name in OTHERS:
@@ -218,11 +227,11 @@ def main() -> None:
     res = {"command": " ".join([Path(sys.executable).name] + sys.argv),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-           "datasets": {}, "notes": args.note}
+           "datasets": {}, "notes": args.note, "embeddings": "-"}
     specs = {"cipher": ("bible.en", "cipher.code", None, "cipher.test.txt"),
              "en-es": ("bible.en", "bible.es", "en-es.train.txt", "en-es.test.txt"),
              "en-fr": ("bible.en", "bible.fr", "en-fr.train.txt", "en-fr.test.txt")}
-    for ds in args.datasets.split(","):
+    for ds in filter(None, args.datasets.split(",")):
         s_name, t_name, train_file, test_file = specs[ds]
         src, trainer = embeddings(s_name, args)
         tgt, _ = embeddings(t_name, args)

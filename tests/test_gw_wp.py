@@ -168,3 +168,13 @@ def test_stabilised_sinkhorn_small_epsilon_matches_pot():
         epsilon_schedule(0.0, 0.1, 3)
     with pytest.raises(UdmError):
         resolve_device("nonsense-device")
+
+
+@pytest.mark.parametrize("method", ["gw", "wp"])
+def test_restarts_are_recorded(method, rotated):
+    src, tgt, _ = rotated
+    src, tgt = src.top(300), tgt.top(300)
+    kw = dict(n_words=300, max_iter=10) if method == "gw" else dict(n_init=300, n_max=300, n_iter=5, n_epochs=1)
+    m = make(method, restarts=2, refine_iters=1, refine_rank=300, criterion_words=300, **kw).fit(src, tgt)
+    assert [r["restart"] for r in m.meta["restarts"]] == [0, 1]
+    assert all(np.isfinite(r["init_criterion"]) for r in m.meta["restarts"])

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..criteria import random_orthogonal
 from ..embeddings import Embeddings
 from ..errors import UdmError
 from ..lexicon import Lexicon
@@ -28,20 +29,26 @@ from .unsupervised import UnsupervisedAligner
 
 
 def convex_init(
-    x: torch.Tensor, y: torch.Tensor, *, n_iter: int = 30, eps: float = 0.05, deadline: Optional[float] = None,
-    progress: bool = False,
+    x: torch.Tensor, y: torch.Tensor, *, n_iter: int = 30, eps: float = 0.05, init: Optional[torch.Tensor] = None,
+    deadline: Optional[float] = None, progress: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Frank-Wolfe on the convex relaxation ``min_P ||X X^T P - P Y Y^T||^2`` (P doubly stochastic, rows of
     ``x``/``y`` matched); returns the d x d cross-covariance ``X^T P Y`` of the relaxed matching and information.
 
     The n x n similarity matrices are never formed: the gradient ``2 (Kx^2 P - 2 Kx P Ky + P Ky^2)`` is
     computed through ``X``/``Y`` (O(n^2 d)). ``eps`` is the entropic regularisation of each linear step,
-    relative to the gradient's spread.
+    relative to the gradient's spread. ``init``: a d x d map whose entropic matching starts the iterations
+    (None: the uniform coupling).
     """
     n = x.shape[0]
     if y.shape[0] != n:
         raise UdmError("the convex initialisation needs the same number of words on both sides")
-    p = torch.full((n, n), 1.0 / n, device=x.device)
+    if init is None:
+        p = torch.full((n, n), 1.0 / n, device=x.device)
+    else:
+        sim = (x @ init) @ y.T
+        p, _, _, _ = sinkhorn(-sim / (float(sim.std()) or 1.0), eps, max_iter=100, tol=1e-3)
+        del sim
     cx = x.T @ x
     cy = y.T @ y
     g_pot = None
@@ -122,10 +129,10 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         t0 = time.perf_counter()
         n0 = min(self.n_init, len(x), len(y))
         xi, yi = as_tensor(x[:n0], dev), as_tensor(y[:n0], dev)
-        if self.run_seed != self.seed:  # later restarts: shuffle which words the relaxation starts from
-            perm = torch.as_tensor(self.rng.permutation(n0), device=dev)
-            xi = xi[perm]
-        cross, info = convex_init(xi, yi, n_iter=self.init_iter, eps=self.init_eps, deadline=deadline,
+        init = None
+        if self.run_seed != self.seed:  # later restarts start from a random rotation's matching
+            init = as_tensor(random_orthogonal(x.shape[1], self.rng), dev)
+        cross, info = convex_init(xi, yi, n_iter=self.init_iter, eps=self.init_eps, init=init, deadline=deadline,
                                   progress=self.progress)
         del xi, yi
         w = as_tensor(nearest_orthogonal(cross.cpu().numpy()), dev)
