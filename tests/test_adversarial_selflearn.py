@@ -1,0 +1,162 @@
+"""Adversarial and self-learning aligners on small real embeddings (tests/data/as_*.npz, made by
+tests/data/make_as_embeddings.py): a rotated + permuted copy, the cipher control, seeds, bad input, failure."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from udm.aligners import get_aligner
+from udm.aligners.adversarial import AdversarialAligner
+from udm.aligners.selflearn import SelfLearningAligner, sorted_similarity_vectors
+from udm.criteria import random_orthogonal
+from udm.embeddings import Embeddings
+from udm.errors import UdmError
+from udm.evaluate import evaluate_mapping
+from udm.lexicon import Lexicon
+
+DATA = Path(__file__).resolve().parent / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "corpora" / "fixtures"
+N = 1000  # words per side
+
+# small, fast settings (the defaults are sized for real vocabularies)
+FAST = {
+    "selflearn": dict(max_iter=30, patience=2, refine_iters=3),
+    "adversarial": dict(epochs=3, epoch_samples=30_000, batch_size=512, dis_hidden=256, dis_steps=2,
+                        map_lr=1.0, beta=0.01, restarts=2, refine_iters=3),
+}
+
+
+def make(method: str, **kw) -> object:
+    return get_aligner(method, progress=False, seed=kw.pop("seed", 0), **{**FAST[method], **kw})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These matrices are tiny: one torch thread is faster than several (and immune to a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def english() -> Embeddings:
+    return Embeddings.load(DATA / "as_cipher_en.npz").top(N)
+
+
+@pytest.fixture(scope="module")
+def rotated(english):
+    """The English space under a random rotation, rows shuffled within frequency blocks of 50, plus noise."""
+    rng = np.random.default_rng(123)
+    q = random_orthogonal(english.dim, rng)
+    perm = np.concatenate([rng.permutation(np.arange(i, min(i + 50, N))) for i in range(0, N, 50)])
+    scale = float(np.linalg.norm(english.vectors, axis=1).mean()) / np.sqrt(english.dim)
+    vec = (english.vectors @ q)[perm] + 0.05 * scale * rng.standard_normal(english.vectors.shape).astype(np.float32)
+    tgt = Embeddings(["r_" + english.words[i] for i in perm], vec)
+    return tgt, Lexicon([(w, "r_" + w) for w in english.words])
+
+
+@pytest.fixture(scope="module")
+def cipher(english):
+    code = Embeddings.load(DATA / "as_cipher_code.npz").top(N)
+    return code, Lexicon.load(FIXTURES / "cipher.txt")
+
+
+def p_at_1(mapping, src, tgt, lexicon) -> float:
+    return evaluate_mapping(mapping, src, tgt, lexicon).get("csls", 1)
+
+
+def check_recovery(method: str, src, tgt, lex) -> None:
+    """selflearn must recover the map; adversarial must recover it or say that it failed (it misses on spaces
+    this small: see experiments/results/adv_selflearn_bench.md), never return a wrong map as a success."""
+    m = make(method).fit(src, tgt)
+    p1 = p_at_1(m, src, tgt, lex)
+    if method == "adversarial" and p1 < 0.95:
+        assert m.failed, f"adversarial returned a wrong map (P@1 {p1:.3f}) without marking it failed"
+        pytest.xfail(f"adversarial misses on {len(src)} words x {src.dim} dims (P@1 {p1:.3f}), reported failed")
+    assert not m.failed
+    assert p1 >= 0.95
+
+
+@pytest.mark.parametrize("method", ["selflearn", "adversarial"])
+def test_recovers_rotation_and_permutation(method, english, rotated):
+    check_recovery(method, english, *rotated)
+
+
+@pytest.mark.parametrize("method", ["selflearn", "adversarial"])
+def test_recovers_cipher(method, english, cipher):
+    check_recovery(method, english, *cipher)
+
+
+def test_selflearn_same_seed_same_map(english, cipher):
+    code, _ = cipher
+    kw = dict(max_iter=6, refine_iters=1, init_rank=500)
+    a, b = make("selflearn", seed=3, **kw).fit(english, code), make("selflearn", seed=3, **kw).fit(english, code)
+    np.testing.assert_array_equal(a.W, b.W)
+    assert a.meta["sl_history"] == b.meta["sl_history"]
+
+
+def test_adversarial_same_seed_same_map(english, cipher):
+    code, _ = cipher
+    kw = dict(epochs=1, epoch_samples=4096, restarts=1, refine_iters=1)
+    a, b = make("adversarial", seed=5, **kw).fit(english, code), make("adversarial", seed=5, **kw).fit(english, code)
+    np.testing.assert_array_equal(a.W, b.W)
+    assert a.meta["adv_epochs"] == b.meta["adv_epochs"]
+    c = make("adversarial", seed=6, **kw).fit(english, code)
+    assert a.meta["adv_epochs"] != c.meta["adv_epochs"]
+    assert a.meta["adv_samples_per_s"] > 0
+
+
+def test_sorted_similarity_is_invariant_to_rotation_and_order(english):
+    x = english.vectors[:200] / np.linalg.norm(english.vectors[:200], axis=1, keepdims=True)
+    q = random_orthogonal(x.shape[1], np.random.default_rng(0))
+    perm = np.random.default_rng(1).permutation(200)
+    a = sorted_similarity_vectors(x)
+    b = sorted_similarity_vectors((x @ q)[perm])
+    np.testing.assert_allclose(a[perm], b, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [AdversarialAligner, SelfLearningAligner])
+def test_bad_input_gives_one_clear_error(cls, english):
+    ok = english.top(200)
+    other_dim = Embeddings(ok.words, np.ones((200, 20), dtype=np.float32))
+    with pytest.raises(UdmError, match="dims"):
+        cls(progress=False).fit(ok, other_dim)
+    with pytest.raises(UdmError, match="at least"):
+        cls(progress=False).fit(ok, english.top(10))
+    bad = ok.vectors.copy()
+    bad[7, 3] = np.nan
+    with pytest.raises(UdmError, match="NaN"):
+        cls(progress=False).fit(ok, ok.with_vectors(bad))
+
+
+def test_bad_parameters():
+    with pytest.raises(UdmError):
+        SelfLearningAligner(induction="sideways")
+    with pytest.raises(UdmError):
+        SelfLearningAligner(p0=0)
+    with pytest.raises(UdmError):
+        AdversarialAligner(smooth=0.7)
+    with pytest.raises(UdmError):
+        AdversarialAligner(batch_size=0)
+
+
+def test_adversarial_on_unrelated_clouds_is_failed():
+    rng = np.random.default_rng(0)
+    a = Embeddings([f"a{i}" for i in range(800)], rng.standard_normal((800, 50)))
+    b = Embeddings([f"b{i}" for i in range(800)], rng.standard_normal((800, 50)))
+    m = make("adversarial", epochs=2, epoch_samples=8192, restarts=1).fit(a, b)
+    assert m.failed
+
+
+def test_time_budget_stops_early(english, cipher):
+    code, _ = cipher
+    m = make("adversarial", epochs=50, epoch_samples=100_000, restarts=1, refine_iters=0, time_budget=2.0).fit(
+        english, code)
+    assert m.meta["adv_stopped_by_time"]
+    assert m.meta["time_budget"] == 2.0
+    s = make("selflearn", max_iter=1000, p0=0.01, p_factor=1.01, refine_iters=0, time_budget=1.0).fit(english, code)
+    assert s.meta["sl_stopped_by_time"] or s.meta["sl_iterations"] < 1000
