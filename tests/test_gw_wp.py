@@ -122,9 +122,11 @@ def test_bad_input_is_one_clear_error(method, cipher):
 @pytest.mark.parametrize("method", ["gw", "wp"])
 def test_unrelated_spaces_are_reported_failed(method):
     rng = np.random.default_rng(1)
-    a = Embeddings([f"a{i}" for i in range(N)], rng.standard_normal((N, 50)).astype(np.float32))
-    b = Embeddings([f"b{i}" for i in range(N)], rng.standard_normal((N, 50)).astype(np.float32))
-    m = make(method).fit(a, b)
+    n = 600
+    a = Embeddings([f"a{i}" for i in range(n)], rng.standard_normal((n, 50)).astype(np.float32))
+    b = Embeddings([f"b{i}" for i in range(n)], rng.standard_normal((n, 50)).astype(np.float32))
+    m = make(method, n_words=n, refine_rank=n, criterion_words=n).fit(a, b) if method == "gw" else \
+        make(method, n_init=n, n_max=n, refine_rank=n, criterion_words=n).fit(a, b)
     assert m.failed
 
 
