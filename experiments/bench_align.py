@@ -188,6 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="gw,wp")
     ap.add_argument("--others", action="store_true", help="also run selflearn, adversarial and auto when available")
+    ap.add_argument("--others-list", default=",".join(OTHERS), help="which of the other methods --others adds")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--cipher-seeds", type=int, default=3)
     ap.add_argument("--gw-seeds", type=int, default=1,
@@ -217,7 +218,7 @@ def main() -> None:
         return
     methods = args.methods.split(",")
     if args.others:
-        for name in OTHERS:
+        for name in args.others_list.split(","):
             try:
                 aligner_class(name)
                 methods.append(name)
