@@ -27,6 +27,7 @@ import torch
 
 from udm.aligners import get_aligner
 from udm.atomic import atomic_open
+from udm.criteria import muse_criterion
 from udm.embeddings import Embeddings
 from udm.evaluate import evaluate_mapping
 from udm.lexicon import Lexicon
@@ -71,6 +72,7 @@ def run_one(method: str, src, tgt, train, test, seed: int, args) -> dict:
     t = time.perf_counter()
     if method == "supervised":
         m = get_aligner("procrustes", refine_iters=5, seed=seed, progress=False).fit(src, tgt, train)
+        m.meta["criterion"] = muse_criterion(m.transform(src.vectors), m.prepare_target(tgt.vectors))  # for reference
     else:
         m = get_aligner(method, seed=seed, progress=False, **method_params(method, args)).fit(src, tgt)
     wall = time.perf_counter() - t
@@ -108,7 +110,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--cache", default="/tmp/udm_adv_selflearn_bench")
     ap.add_argument("--out", default=str(RESULTS / "adv_selflearn_bench"))
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="only combine the .json results of earlier runs (e.g. one process per pair) into --out")
     args = ap.parse_args()
+    if args.merge:
+        return merge(args)
     torch.set_num_threads(args.threads)
     started = dt.datetime.now(dt.timezone.utc)
     data, rows = {}, []
@@ -140,12 +146,27 @@ def main() -> None:
               "date": started.isoformat(timespec="seconds"), "machine": f"{platform.node()} {platform.machine()}, "
               f"{os.cpu_count()} cpus, torch {torch.__version__} ({args.threads} thread(s))",
               "load_average_at_start": os.getloadavg(), "data": data, "summary": summary, "runs": rows}
-    out = Path(args.out)
+    write(result, Path(args.out))
+    print(markdown(result))
+
+
+def write(result: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out.with_suffix(".json"), "w") as fh:
         json.dump(result, fh, indent=1, default=str)
     with atomic_open(out.with_suffix(".md"), "w") as fh:
         fh.write(markdown(result))
+
+
+def merge(args) -> None:
+    """Combine several runs' JSON results (same commit and machine) into one report."""
+    parts = [json.loads(Path(p).read_text()) for p in args.merge]
+    result = {"command": " ; ".join(p["command"] for p in parts) + "  (run in parallel, then merged with --merge)",
+              "commit": ",".join(sorted({p["commit"] for p in parts})), "date": min(p["date"] for p in parts),
+              "machine": parts[0]["machine"], "load_average_at_start": parts[0]["load_average_at_start"],
+              "data": {k: v for p in parts for k, v in p["data"].items()},
+              "summary": [s for p in parts for s in p["summary"]], "runs": [r for p in parts for r in p["runs"]]}
+    write(result, Path(args.out))
     print(markdown(result))
 
 

@@ -2,8 +2,11 @@
 
 A discriminator learns to tell mapped source vectors ``x W`` from target vectors ``y`` (among the most frequent
 words); the map ``W`` is trained to fool it and pulled back towards the orthogonal group after every step
-(``W <- (1 + beta) W - beta W W^T W``). Sized for CPUs: large batches and a few hundred thousand samples per
-epoch instead of millions; the epoch whose map the dictionary-free criterion prefers is kept, then (optionally)
+(``W <- (1 + beta) W - beta W W^T W``). Sized for CPUs: ~10^5 samples per epoch instead of MUSE's 10^6 and a
+small discriminator; batches of 128 rather than 1024+, because what moves W is the number of map updates (with
+batches of 512-1024 the criterion was still rising slowly after 5 epochs on the test fixtures, see
+experiments/results/adv_selflearn_bench.md). The epoch whose map the dictionary-free criterion prefers is kept
+(projected to the nearest rotation), then (optionally)
 one Procrustes step on the CSLS mutual-nearest-neighbour dictionary it implies. The shared refinement,
 restarts and failure check are done by :class:`~udm.aligners.unsupervised.UnsupervisedAligner`.
 """
@@ -61,19 +64,19 @@ class AdversarialAligner(UnsupervisedAligner):
         *,
         adv_rank: int = 50000,
         epochs: int = 5,
-        epoch_samples: int = 200_000,
-        batch_size: int = 1024,
-        dis_steps: int = 3,
-        dis_hidden: int = 512,
+        epoch_samples: int = 128_000,
+        batch_size: int = 128,
+        dis_steps: int = 2,
+        dis_hidden: int = 256,
         dis_layers: int = 2,
         dis_input_dropout: float = 0.1,
         dis_dropout: float = 0.0,
         smooth: float = 0.1,
         dis_noise: float = 0.0,
-        map_lr: float = 1.0,
+        map_lr: float = 0.5,
         dis_lr: float = 0.1,
         lr_decay: float = 0.95,
-        beta: float = 0.01,
+        beta: float = 0.05,
         procrustes_step: bool = True,
         **kwargs: Any,
     ):
