@@ -138,9 +138,9 @@ def test_bad_options():
     assert parse_ngram_range("3-6") == (3, 6) and parse_ngram_range(None) is None
 
 
-def test_subwords_vectors_for_unseen_words():
+def test_subwords_vectors_for_unseen_words(tmp_path):
     model = train_model(EN, TrainConfig(dim=50, epochs=3, min_count=3, subwords=(3, 6), buckets=100_000),
-                        progress=False)
+                        progress=False, checkpoint_dir=tmp_path)
     assert "<ki" in char_ngrams("king", 3, 6) and "<king>" not in char_ngrams("king", 3, 6)
     emb = model.embeddings()
     assert emb.words == model.words and np.isfinite(emb.vectors).all()
@@ -155,6 +155,8 @@ def test_subwords_vectors_for_unseen_words():
     got = model.vectors_for(["kingdom", unseen, "\u4e00"])  # the last has no n-gram of length 3-6: left out
     assert got.words[:2] == ["kingdom", unseen]
     np.testing.assert_allclose(got["kingdom"], emb["kingdom"], rtol=1e-5, atol=1e-6)
+    again = train_mod.load_model(tmp_path)  # the last checkpoint is the trained model
+    assert np.array_equal(again.word_vector(unseen), v)
 
 
 def test_interrupt_keeps_checkpoint_and_resume_matches(tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ from .tokenize import iter_sentences
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "Corpus", "SkipGramModel", "train_embeddings", "train_model", "read_corpus",
-           "load_checkpoint", "CHECKPOINT_NAME"]
+           "load_checkpoint", "load_model", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 CHUNK_TOKENS = 100_000  # tokens windowed per numpy step
@@ -168,7 +168,7 @@ def read_corpus(path: str | os.PathLike, lang: str = "en", *, min_count: int = 5
     remap[order[ok]] = np.nonzero(ok)[0].astype(np.int32)
     new = remap[raw]
     keep = new >= 0
-    sid = np.repeat(np.arange(len(sent_lens), dtype=np.int64), np.frombuffer(sent_lens, dtype=np.int64))
+    sid = np.repeat(np.arange(len(sent_lens), dtype=np.int32), np.frombuffer(sent_lens, dtype=np.int64))
     sid = sid[keep]
     new = np.ascontiguousarray(new[keep])
     if new.size == 0:
@@ -277,6 +277,16 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[dict, list[str], np.n
             return info, words, z["counts"].copy(), torch.from_numpy(z["w_in"].copy()), torch.from_numpy(z["w_out"].copy())
     except (OSError, ValueError, KeyError) as exc:
         raise UdmError(f"{path}: unreadable checkpoint ({exc}); delete it or run without --resume") from None
+
+
+def load_model(directory: str | os.PathLike) -> SkipGramModel:
+    """The model saved in a checkpoint folder (``udm train --keep-checkpoints``), e.g. to get subword vectors
+    for unseen words with :meth:`SkipGramModel.word_vector` / :meth:`SkipGramModel.vectors_for`."""
+    info, words, counts, w_in, w_out = load_checkpoint(directory)
+    c = dict(info["config"])
+    c["subwords"] = tuple(c["subwords"]) if c.get("subwords") else None
+    known = set(TrainConfig.__dataclass_fields__)
+    return SkipGramModel(TrainConfig(**{k: v for k, v in c.items() if k in known}), words, counts, w_in, w_out)
 
 
 # --------------------------------------------------------------------------------------------------------
