@@ -81,7 +81,8 @@ def run_method(name: str, seed: int, src: Embeddings, tgt: Embeddings, test: Lex
     return {"method": name, "seed": seed, "p1_csls": rep.get("csls", 1), "p1_nn": rep.get("nn", 1),
             "criterion": meta.get("criterion"), "null": meta.get("criterion_null_mean"),
             "sinkhorn_criterion": meta.get("sinkhorn_criterion"), "failed": bool(meta.get("failed")),
-            "chosen": meta.get("chosen"), "seconds": round(time.perf_counter() - t0, 2)}
+            "chosen": meta.get("chosen"), "init_seconds": meta.get("gw_seconds", meta.get("wp_seconds")),
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def criteria_ranking(src: Embeddings, tgt: Embeddings, train: Lexicon, n_random: int = 3) -> dict:
