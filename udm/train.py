@@ -578,15 +578,20 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
                    unit_scale=True, desc="training")
         epoch_loss = []
         t1 = time.perf_counter()
-        state = {"since": 0}
+        state = {"chunks": 0, "loss": 0.0, "pairs": 0}
 
         def on_batch(ntok: int, loss: float, npairs: int) -> None:
-            if bar is not None and ntok:
+            # running mean loss per (context, centre) pair over the last few chunks, shown next to words/s
+            if bar is None:
+                return
+            state["loss"] += loss
+            state["pairs"] += npairs
+            if ntok:
                 bar.update(ntok)
-                state["since"] += 1
-                if state["since"] >= 5:
-                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                    state["since"] = 0
+                state["chunks"] += 1
+                if state["chunks"] >= 5 and state["pairs"]:
+                    bar.set_postfix(loss=f"{state['loss'] / state['pairs']:.4f}", refresh=False)
+                    state.update(chunks=0, loss=0.0, pairs=0)
 
         try:
             for epoch in range(start_epoch, config.epochs):
