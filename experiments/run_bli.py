@@ -93,9 +93,11 @@ def plan_settings(args) -> list[Setting]:
             continue
         for pair in args.pairs:
             s, t = pair.split("-")
+            if args.quick and regime == "half" and pair not in args.fraction_pairs:
+                continue  # quick mode: the fixture halves on --fraction-pairs only
             fracs = args.fractions if regime in args.fraction_regimes else [1.0]
             if args.quick and pair not in args.fraction_pairs:
-                fracs = [1.0]
+                fracs = [1.0]  # quick mode: the fraction sweep on --fraction-pairs only
             for f in sorted(set(fracs), reverse=True):
                 out.append(Setting(pair, regime, f, s, t))
     return out
@@ -168,9 +170,12 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
             continue
         if m.get("split") != split or abs(float(m.get("fraction", 1)) - st.fraction) > 1e-9:
             continue
+        # `none` and `half` builds over more languages still give each pair shared / disjoint documents (in `half`
+        # every parallel document goes to exactly one built language); `disjoint-sources` depends on the set
         have = set(m.get("languages", {}))
-        ok = set(langs) <= have if split == "none" else set(m.get("langs", [])) == set(langs) and set(langs) <= have
+        ok = set(langs) <= have and (split != "disjoint-sources" or set(m.get("langs", [])) == set(langs))
         if ok:
+            st.info["corpus_langs"] = m.get("langs")
             st.info["corpus_build"] = str(man.parent)
             return {side: man.parent / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
     if args.no_build:
@@ -218,6 +223,8 @@ def ensure_vectors(st: Setting, args) -> None:
         rec_path = args.cache / "vectors" / f"{lang}-{key}.json"
         rec = read_cell(rec_path)
         if not (out.is_file() and rec and rec.get("status") == "ok"):
+            if args.report_only or args.plan:
+                raise RuntimeError(f"{lang} vectors for {corpus} are not trained yet")
             spec = {"kind": "train", "corpus": str(corpus), "lang": tlang, "params": params, "out": str(out),
                     "threads": args.threads}
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -378,6 +385,21 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
     return specs
 
 
+_STALE: Optional[dict] = None
+
+
+def stale_index(args) -> dict:
+    """Cached cells keyed by their spec without the code hash (for --report-only after code changed)."""
+    global _STALE
+    if _STALE is None:
+        _STALE = {}
+        for f in sorted((args.cache / "cells").glob("*.json"), key=lambda f: f.stat().st_mtime):
+            rec = read_cell(f)
+            if rec and rec.get("spec"):
+                _STALE[cache_key({k: v for k, v in rec["spec"].items() if k not in ("threads", "code")})] = rec
+    return _STALE
+
+
 def run_cell(spec: dict, args) -> dict:
     """Cached result of a cell, or run it now (in a child) and cache it."""
     if spec.get("skip"):
@@ -388,6 +410,11 @@ def run_cell(spec: dict, args) -> dict:
     if rec and (rec.get("status") == "ok" or (not args.retry_failed and rec.get("status") in ("error", "timeout"))):
         rec["cached"] = True
         return rec
+    if args.report_only:
+        old = stale_index(args).get(cache_key({k: v for k, v in key_spec.items() if k != "code"}))
+        if old:
+            return {**old, "cached": True, "stale_code": True}
+        return {"spec": spec, "status": "skipped", "error": "not run yet (--report-only)"}
     tb = spec.get("time_budget") or 0
     timeout = args.cell_timeout or max(900.0, 3 * tb * max(1, spec.get("restarts") or 1) + 600)
     return run_in_child(_align_child, spec, path, timeout=timeout)
@@ -629,11 +656,15 @@ def render_markdown(results: dict) -> str:
     g = meta["git"]
     L.append(f"- commit: `{g['commit'][:12]}` ({g['subject']})" + (f"; uncommitted code files at run time: {', '.join(g['uncommitted_code_files'])}" if g["uncommitted_code_files"] else ""))
     m = meta["machine"]
-    L.append(f"- machine: {m['cores']} cores, {m['ram']} RAM, {m['platform']}, Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}")
+    L.append(f"- machine: {m['cores']} cores, {m['ram']} RAM, {m['platform']}, Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}; "
+             f"load average (1/5/15 min) at start {'/'.join(f'{x:.1f}' for x in m['load_average_start'])}, at end "
+             f"{'/'.join(f'{x:.1f}' for x in m['load_average_end'])} (the machine is shared: wall times scale with it)")
+    if meta.get("stale_cells"):
+        L.append(f"- {meta['stale_cells']} cell result(s) were computed with an older version of the aligner code (report rebuilt with --report-only)")
     p = meta["params"]
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
-             f"window 5, negative 5, min_count {p['min_count']} (`udm.train.train_embeddings`); alignment on the top "
-             f"{p['max_vocab'] or 'all'} words; refinement {p['refine_iters']} iterations; unsupervised: {p['seeds']} seed(s), "
+             f"window 5, negative 5, min_count {p['min_count']} (`udm.train.train_embeddings`); alignment on "
+             f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations; unsupervised: {p['seeds']} seed(s), "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
              f"success = P@1 > {100 * SUCCESS_P1:.0f}%. Supervised = Procrustes on the whole train lexicon + refinement.\n")
@@ -809,7 +840,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per unsupervised method (default 10; quick 2)")
     ap.add_argument("--fractions", default="0.25,0.5,1", help="corpus fractions for the scaling study")
     ap.add_argument("--fraction-regimes", default="none", help="regimes that get the fraction sweep")
-    ap.add_argument("--fraction-pairs", default="en-es", help="quick mode: pairs that get the fraction sweep")
+    ap.add_argument("--fraction-pairs", default="en-es", help="quick mode: pairs that get the fraction sweep and the half regime")
     ap.add_argument("--time-budget", type=float, default=None, help="seconds per unsupervised fit (default 300; quick 20)")
     ap.add_argument("--restarts", type=int, default=1)
     ap.add_argument("--dim", type=int, default=None, help="vector dimension (default 300; quick 100)")
@@ -829,6 +860,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--cell-timeout", type=float, default=None)
     ap.add_argument("--train-timeout", type=float, default=7200)
     ap.add_argument("--build-timeout", type=float, default=7200)
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: rebuild the report from cached cells (cells cached under older code are used "
+                         "and counted as such)")
+    ap.add_argument("--plan", action="store_true", help="print the settings and cells that would run, then stop")
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--note", action="append", default=[], help="a line added to 'what did not run' (e.g. time limits)")
@@ -862,6 +897,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from tqdm.auto import tqdm
 
     t_start = time.time()
+    load_start = list(os.getloadavg())
     args.cache.mkdir(parents=True, exist_ok=True)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -879,6 +915,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     cells: dict[str, list[dict]] = {}
     # 1. prepare every setting (corpora, vectors, lexicons); 2. run its cells
     for st in settings:
+        if args.report_only or args.plan:
+            args.no_build = True
         try:
             if args.quick or st.regime == "cipher":
                 st.corpora = derive_fixture_corpora(st, args.cache)
@@ -901,6 +939,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             log(f"{st.id}: {st.reason}")
     ready = [st for st in settings if st.status == "ok"]
     specs = [(st, sp) for st in ready for sp in cell_specs(st, args, available)]
+    if args.plan:
+        for st in settings:
+            n = sum(1 for s2, sp in specs if s2 is st and not sp.get("skip"))
+            print(f"{st.id}: {st.status} {st.reason} ({n} cells to run or reuse)")
+        return 0
     bar = tqdm(specs, desc="BLI cells", unit="cell", disable=not progress, file=sys.stderr)
     for st, sp in bar:
         label = f"{st.id} {sp['method']}{'-' + str(sp['seed_n']) if sp.get('seed_n') else ''}#{sp['seed']}"
@@ -925,7 +968,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     results = {
         "meta": {"command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else argv)),
                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "wall_s": time.time() - t_start,
-                 "git": git_info(), "machine": machine_info(),
+                 "git": git_info(), "machine": {**machine_info(), "load_average_start": load_start,
+                                                 "load_average_end": list(os.getloadavg())},
+                 "stale_cells": sum(1 for cs in cells.values() for c in cs if c.get("stale_code")),
                  "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads")},
