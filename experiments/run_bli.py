@@ -534,12 +534,13 @@ def ratio(x: Optional[float]) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def write_plots(results: dict, out_dir: Path) -> list[str]:
+def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
     """Worth-N curve per pair, scaling and regime ratios, criterion vs P@1 (matplotlib, imported only here)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError as exc:
         return [f"(plots skipped: matplotlib not installed: {exc}; pip install 'udm[bench]')"]
     written = []
@@ -561,12 +562,17 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
                 if w.get("relation") == "=":
                     ax.axvline(w["n"], color=line.get_color(), ls=":", lw=1)
         ax.set_xscale("log")
+        ticks = sorted({n for s in rows for n, _ in s["summary"]["curve"]})
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel("labelled seed pairs N (log scale)")
         ax.set_ylabel("CSLS P@1 (%)")
         ax.set_title(f"{pair}: how many labelled pairs is unsupervised worth?")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        p = out_dir / f"bli_worth_n_{pair}.png"
+        p = out_dir / f"{name}_worth_n_{pair}.png"
         fig.savefig(p, dpi=110)
         plt.close(fig)
         written.append(p.name)
@@ -603,7 +609,7 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
     if pairs:
         a2.legend(fontsize=7)
     fig.tight_layout()
-    p = out_dir / "bli_scaling.png"
+    p = out_dir / f"{name}_scaling.png"
     fig.savefig(p, dpi=110)
     plt.close(fig)
     written.append(p.name)
@@ -621,7 +627,7 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
     fig.tight_layout()
-    p = out_dir / "bli_criterion.png"
+    p = out_dir / f"{name}_criterion.png"
     fig.savefig(p, dpi=110)
     plt.close(fig)
     written.append(p.name)
@@ -743,7 +749,7 @@ def render_markdown(results: dict) -> str:
                      f" | {pct(sm.get('best_unsup_p1'))} | {format_worth(sm.get('worth_n'))} |")
         L.append("")
     for pl in R["plots"]:
-        if pl.startswith("bli_worth_n"):
+        if "_worth_n_" in pl:
             L.append(f"![{pl}]({pl})")
     L.append("")
     # robustness
@@ -774,8 +780,9 @@ def render_markdown(results: dict) -> str:
         for w in A["within_setting"]:
             L.append(f"| {w['setting']} | {w['runs']} | {ratio(w['spearman'])} |")
         L.append("")
-    if "bli_criterion.png" in R["plots"]:
-        L.append("![criterion vs P@1](bli_criterion.png)\n")
+    for pl in R["plots"]:
+        if pl.endswith("_criterion.png"):
+            L.append(f"![criterion vs P@1]({pl})\n")
     # scaling
     L.append("## Scaling: unsupervised / supervised ratio vs corpus fraction and regime\n")
     L.append("| pair | regime | fraction | sup. P@1 | best unsup. P@1 | ratio |")
@@ -785,8 +792,9 @@ def render_markdown(results: dict) -> str:
         if s["status"] == "ok":
             L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {pct(sm.get('sup_p1'))} | {pct(sm.get('best_unsup_p1'))} | {ratio(sm.get('gap'))} |")
     L.append("")
-    if "bli_scaling.png" in R["plots"]:
-        L.append("![scaling](bli_scaling.png)\n")
+    for pl in R["plots"]:
+        if pl.endswith("_scaling.png"):
+            L.append(f"![scaling]({pl})\n")
     # cost
     L.append("## Cost: wall time and peak RSS per method and pair\n")
     L.append("Median wall seconds per run (fit + evaluation, in its own process) and maximum peak RSS (MiB, whole process "
@@ -979,7 +987,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "settings": out_settings,
     }
     results["criterion"] = summarize_all(settings, cells)
-    results["plots"] = [] if args.no_plots else write_plots(results, out_dir)
+    results["plots"] = [] if args.no_plots else write_plots(results, out_dir, args.name)
     write_json(out_dir / f"{args.name}.json", results)
     md = render_markdown(results)
     (out_dir / f"{args.name}.md").write_text(md, encoding="utf-8")
