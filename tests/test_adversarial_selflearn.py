@@ -160,3 +160,10 @@ def test_time_budget_stops_early(english, cipher):
     assert m.meta["time_budget"] == 2.0
     s = make("selflearn", max_iter=1000, p0=0.01, p_factor=1.01, refine_iters=0, time_budget=1.0).fit(english, code)
     assert s.meta["sl_stopped_by_time"] or s.meta["sl_iterations"] < 1000
+
+
+def test_selflearn_whitened_self_learning(english, rotated):
+    tgt, lex = rotated
+    m = make("selflearn", whiten=True, init_sqrt=False).fit(english, tgt)
+    assert not m.failed
+    assert p_at_1(m, english, tgt, lex) >= 0.95
