@@ -22,6 +22,7 @@ Design (see experiments/results/train_bench.md for the measurements behind it):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import queue
 import threading
 import json
@@ -198,6 +199,13 @@ def _bar(progress: bool, **kw):
 # model
 
 
+def _init_seed(seed: int, words: list[str]) -> int:
+    """Seed of the initial vectors, mixed with the vocabulary: two corpora trained with the same ``seed`` must not
+    start from row-aligned vectors (that would leak an identity alignment into unsupervised matching)."""
+    digest = hashlib.sha256(f"{int(seed)}\n".encode() + "\n".join(words).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
 class SkipGramModel:
     """Trained SGNS tables: ``w_in`` (V [+ used buckets] x dim, the word vectors) and ``w_out`` (V x dim)."""
 
@@ -210,7 +218,7 @@ class SkipGramModel:
         self.sub = SubwordIndex(words, *config.subwords, config.buckets) if config.subwords else None
         n_in = self.sub.n_rows if self.sub is not None else len(words)
         if w_in is None:
-            g = torch.Generator().manual_seed(int(config.seed))
+            g = torch.Generator().manual_seed(_init_seed(config.seed, words))
             w_in = (torch.rand(n_in, config.dim, generator=g, dtype=torch.float32) - 0.5) / config.dim
             w_out = torch.zeros(len(words), config.dim, dtype=torch.float32)
         if w_in.shape != (n_in, config.dim) or w_out.shape != (len(words), config.dim):
