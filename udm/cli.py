@@ -141,7 +141,7 @@ def _cmd_translate(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.output, quick=args.quick, progress=not args.quiet, methods=args.methods)
+    return run_demo(out=args.output, quick=args.quick, progress=not args.quiet, methods=args.methods, pairs=args.pairs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train vectors on the shipped Bible fixture, align them, print the BLI table")
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
-    p.add_argument("--methods", default=None, help="comma list of methods (default: the supervised baseline and every unsupervised one)")
-    p.add_argument("--quick", action="store_true", help="smaller vectors and fewer epochs (about a minute)")
+    p.add_argument("--methods", default=None, help="comma list of methods (default procrustes,selflearn,gw,wp)")
+    p.add_argument("--pairs", default=None, help="comma list of en-cipher, en-es, en-fr (default en-cipher,en-es)")
+    p.add_argument("--quick", action="store_true", help="fewer epochs and shorter time budgets")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
