@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from udm import (Embeddings, Lexicon, Mapping, ProcrustesAligner, RCSLSAligner, UdmError, evaluate_bli,
                  evaluate_mapping, identical_strings, normalize, procrustes, retrieve)

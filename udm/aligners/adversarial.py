@@ -23,11 +23,8 @@ from tqdm.auto import tqdm
 
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..lexicon import Lexicon
-from ..mapping import Mapping
 from ..procrustes import nearest_orthogonal, procrustes
 from ..refinement import induce_dictionary
-from .selflearn import refined_null_check
 from .unsupervised import UnsupervisedAligner
 
 log = logging.getLogger(__name__)
@@ -92,10 +89,6 @@ class AdversarialAligner(UnsupervisedAligner):
         self.dis_noise = float(dis_noise)
         self.map_lr, self.dis_lr, self.lr_decay, self.beta = map_lr, dis_lr, lr_decay, beta
         self.procrustes_step = procrustes_step
-
-    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
-        """The base's fit, plus the refined-random-map failure check (see ``selflearn.refined_null_check``)."""
-        return refined_null_check(self, src, tgt, super().fit(src, tgt, seed_dictionary))
 
     def _noisy(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Instance noise: Gaussian noise of std ``dis_noise`` on the discriminator's inputs (none when 0)."""

@@ -16,9 +16,6 @@ import torch
 
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..lexicon import Lexicon
-from ..mapping import Mapping
-from .gw import finish_unsupervised
 from .unsupervised import UnsupervisedAligner
 
 log = logging.getLogger(__name__)
@@ -61,10 +58,6 @@ class AutoAligner(UnsupervisedAligner):
         params = {k: getattr(self, k) for k in SHARED_PARAMS}
         params.update(self.method_params.get(name, {}))
         return cls(**params)
-
-    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
-        """Fit without a dictionary; see the class docstring (adds ``sinkhorn_criterion`` and a refined-null check)."""
-        return finish_unsupervised(self, src, tgt, super().fit(src, tgt, seed_dictionary))
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]

@@ -15,29 +15,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..criteria import sinkhorn_criterion
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..lexicon import Lexicon
-from ..mapping import Mapping
-from ..normalize import normalize
 from ..ot import as_tensor, coupling_pairs, epsilon_schedule, resolve_device, sinkhorn
 from ..procrustes import procrustes
 from .unsupervised import UnsupervisedAligner
-
-
-def finish_unsupervised(aligner: UnsupervisedAligner, src: Embeddings, tgt: Embeddings, mapping: Mapping) -> Mapping:
-    """Shared post-fit checks of gw / wp / auto: add the Sinkhorn-divergence criterion to the metadata and also
-    judge the run against a *refined* random map (refinement alone lifts random starts on small spaces)."""
-    x = normalize(src.vectors, aligner.normalize)
-    y = normalize(tgt.vectors, aligner.normalize)
-    n = min(aligner.criterion_words, 2000)
-    mapping.meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ mapping.W, y, n_words=n)
-    try:  # the refined-null check lives with the self-learning aligner
-        from .selflearn import refined_null_check
-    except ImportError:  # pragma: no cover - only when that module is absent
-        return mapping
-    return refined_null_check(aligner, src, tgt, mapping)
 
 
 def gw_coupling(
@@ -112,10 +94,6 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.sinkhorn_iter = int(sinkhorn_iter)
-
-    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
-        """Fit without a dictionary; see the class docstring (adds ``sinkhorn_criterion`` and a refined-null check)."""
-        return finish_unsupervised(self, src, tgt, super().fit(src, tgt, seed_dictionary))
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]

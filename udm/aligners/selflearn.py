@@ -20,14 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..criteria import random_orthogonal
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..lexicon import Lexicon
-from ..mapping import Mapping
 from ..normalize import normalize, whiten
 from ..procrustes import procrustes
-from ..refinement import INDUCTION_MODES, induce_dictionary, refine
+from ..refinement import INDUCTION_MODES, induce_dictionary
 from .unsupervised import UnsupervisedAligner
 
 log = logging.getLogger(__name__)
@@ -46,28 +43,6 @@ def sorted_similarity_vectors(x: np.ndarray, *, sqrt: bool = True) -> np.ndarray
         m = xt @ xt.T
     m = torch.sort(m, dim=1, descending=True).values
     return normalize(m.numpy(), "unit,center,unit")
-
-
-def refined_null_check(aligner: UnsupervisedAligner, src: Embeddings, tgt: Embeddings, mapping: Mapping,
-                       *, margin: float = 0.05) -> Mapping:
-    """Also judge ``mapping`` against a *refined* random map: refinement alone lifts the criterion of a random
-    start well above random maps' on small or unrelated spaces, so a run must beat that by ``margin`` too.
-
-    Adds ``criterion_refined_null`` to the metadata and sets ``failed`` when the run does not clear it.
-    """
-    if aligner.refine_iters <= 0 or "criterion" not in mapping.meta:
-        return mapping
-    x = normalize(src.vectors, aligner.normalize)
-    y = normalize(tgt.vectors, aligner.normalize)
-    w0 = random_orthogonal(x.shape[1], np.random.default_rng(aligner.seed + 7919))
-    w, _ = refine(x, y, w0, n_iter=aligner.refine_iters, max_rank=aligner.refine_rank, csls_k=aligner.csls_k)
-    null = aligner.criterion(x @ w, y)
-    mapping.meta["criterion_refined_null"] = null
-    if mapping.meta["criterion"] <= null + margin and not mapping.meta.get("failed"):
-        log.warning("%s: criterion %.4f is not above a refined random map's %.4f: the alignment failed",
-                    aligner.name, mapping.meta["criterion"], null)
-        mapping.meta["failed"] = True
-    return mapping
 
 
 class SelfLearningAligner(UnsupervisedAligner):
@@ -109,10 +84,6 @@ class SelfLearningAligner(UnsupervisedAligner):
         self.init_rank, self.init_sqrt, self.vocab_cutoff = int(init_rank), init_sqrt, int(vocab_cutoff)
         self.p0, self.p_factor, self.patience, self.max_iter, self.tol = p0, p_factor, int(patience), int(max_iter), tol
         self.induction, self.whiten = induction, whiten
-
-    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
-        """The base's fit, plus the refined-random-map failure check (:func:`refined_null_check`)."""
-        return refined_null_check(self, src, tgt, super().fit(src, tgt, seed_dictionary))
 
     def initial_dictionary(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Pairs from the CSLS neighbours between sorted similarity rows of the ``init_rank`` top words."""

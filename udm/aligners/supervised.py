@@ -1,13 +1,12 @@
 """Supervised and weakly supervised baselines: orthogonal Procrustes (optionally refined) and RCSLS."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..embeddings import Embeddings
 from ..procrustes import nearest_orthogonal, procrustes
 from .base import Aligner
 

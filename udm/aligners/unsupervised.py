@@ -2,7 +2,9 @@
 
 A subclass implements ``initialize(x, y, src, tgt, seed_pairs=None)`` using ``self.rng`` / ``self.run_seed``
 (set per restart). :meth:`UnsupervisedAligner.fit` keeps the restart the dictionary-free criterion prefers,
-refines it, and marks the mapping ``failed`` when the criterion is no better than random orthogonal maps'.
+refines it, and marks the mapping ``failed`` when the criterion is no better than random orthogonal maps', or
+than a random orthogonal start put through the same refinement (refinement alone lifts a random start's
+criterion well above random maps' on small or unrelated spaces).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ..criteria import judge_failure, muse_criterion, null_criterion
+from ..criteria import judge_failure, muse_criterion, null_criterion, random_orthogonal, sinkhorn_criterion
 from ..embeddings import Embeddings
 from ..lexicon import Lexicon
 from ..mapping import Mapping
@@ -29,6 +31,7 @@ class UnsupervisedAligner(Aligner):
 
     needs_dictionary = False
     min_words = 50
+    refined_null_margin = 0.05
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
                  criterion_words: int = 10000, **kwargs):
@@ -85,9 +88,22 @@ class UnsupervisedAligner(Aligner):
         score = self.criterion(x @ w, y)
         null_mean, null_std = null_criterion(x, y, seed=self.seed, n_words=self.criterion_words)
         failed = judge_failure(score, null_mean, null_std)
-        meta.update({"criterion": score, "criterion_null_mean": null_mean, "criterion_null_std": null_std,
-                     "failed": failed, "fit_seconds": round(time.perf_counter() - start, 3),
-                     "time_budget": self.time_budget})
+        meta.update({"criterion": score, "criterion_null_mean": null_mean, "criterion_null_std": null_std})
         if failed:
             log.warning("%s: criterion %.4f is not above random maps' %.4f: the alignment failed", self.name, score, null_mean)
+        elif self.refine_iters > 0:
+            refined_null = self.refined_null_criterion(x, y)
+            meta["criterion_refined_null"] = refined_null
+            if score <= refined_null + self.refined_null_margin:
+                failed = True
+                log.warning("%s: criterion %.4f is not above a refined random map's %.4f: the alignment failed",
+                            self.name, score, refined_null)
+        meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
+        meta.update({"failed": failed, "fit_seconds": round(time.perf_counter() - start, 3), "time_budget": self.time_budget})
         return Mapping(w, self.normalize, self.normalize, meta)
+
+    def refined_null_criterion(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Criterion of a random orthogonal start after the same refinement this aligner applies."""
+        w0 = random_orthogonal(x.shape[1], np.random.default_rng(self.seed + 7919))
+        w, _ = refine(x, y, w0, n_iter=self.refine_iters, max_rank=self.refine_rank, csls_k=self.csls_k)
+        return self.criterion(x @ w, y)

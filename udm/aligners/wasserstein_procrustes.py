@@ -20,11 +20,8 @@ from tqdm.auto import tqdm
 from ..criteria import random_orthogonal
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..lexicon import Lexicon
-from ..mapping import Mapping
 from ..ot import as_tensor, resolve_device, sinkhorn
 from ..procrustes import nearest_orthogonal
-from .gw import finish_unsupervised
 from .unsupervised import UnsupervisedAligner
 
 
@@ -114,10 +111,6 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         self.max_batch = int(max_batch)
         self.lr = float(lr)
         self.exact_max = int(exact_max)
-
-    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
-        """Fit without a dictionary; see the class docstring (adds ``sinkhorn_criterion`` and a refined-null check)."""
-        return finish_unsupervised(self, src, tgt, super().fit(src, tgt, seed_dictionary))
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from udm.corpora.dictd import clean_items, read_dictd
+from udm.corpora.dictd import read_dictd
 from udm.corpora.fetch import Package, default_cache_dir, extract, fetch, lt_proc
 from udm.errors import UdmError
 from udm.lexicon import Lexicon, split_by_rank
