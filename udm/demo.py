@@ -69,7 +69,7 @@ def _run_method(name: str, src: Embeddings, tgt: Embeddings, train_lex: Lexicon,
         if cls.needs_dictionary:
             params["refine_iters"] = 5
         else:
-            params["time_budget"] = 30 if quick else 90
+            params["time_budget"] = 20 if quick else 45
         t0 = time.perf_counter()
         mapping = cls(**params).fit(src, tgt, train_lex if cls.needs_dictionary else None)
         row["seconds"] = round(time.perf_counter() - t0, 1)
