@@ -48,6 +48,7 @@ COVERAGE_ONLY_PAIRS = ("en-it", "en-ru")  # run as full rows only if their test 
 MIN_TEST_WORDS = 1000
 REGIMES = ("cipher", "none", "half", "disjoint-sources")
 WEAK_NS = (500, 1000)
+TRAIN_CODE = ["udm/train.py", "udm/subwords.py", "udm/tokenize.py"]  # vectors are retrained when these change
 ALIGN_CODE = ["udm/aligners/base.py", "udm/refinement.py", "udm/procrustes.py", "udm/normalize.py",
               "udm/evaluate.py", "udm/retrieval.py", "udm/lexicon.py", "udm/criteria.py"]
 METHOD_CODE = {"procrustes": ["udm/aligners/supervised.py"], "rcsls": ["udm/aligners/supervised.py"],
@@ -218,7 +219,8 @@ def ensure_vectors(st: Setting, args) -> None:
         params = {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
                   "seed": 0}
         tlang = "en" if lang == "cipher" else lang
-        key = vectors_key(file_sha256(corpus), {**params, "lang": tlang})
+        key = vectors_key(file_sha256(corpus), {**params, "lang": tlang,
+                                                "code": files_sha256([ROOT / p for p in TRAIN_CODE])})
         out = args.cache / "vectors" / f"{lang}-{key}.npz"
         rec_path = args.cache / "vectors" / f"{lang}-{key}.json"
         rec = read_cell(rec_path)
@@ -845,14 +847,15 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--regimes", default=None, help=f"comma-separated from {','.join(REGIMES)} (quick: cipher,none,half)")
     ap.add_argument("--methods", default=",".join(ALL_METHODS),
                     help="comma-separated from " + ",".join(ALL_METHODS) + " (weak = seeds of 500 and 1,000 pairs, curve = N sweep)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds per unsupervised method (default 10; quick 2)")
-    ap.add_argument("--fractions", default="0.25,0.5,1", help="corpus fractions for the scaling study")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per unsupervised method (default 10; quick 1)")
+    ap.add_argument("--fractions", default=None, help="corpus fractions for the scaling study (default 0.25,0.5,1; quick 1)")
     ap.add_argument("--fraction-regimes", default="none", help="regimes that get the fraction sweep")
     ap.add_argument("--fraction-pairs", default="en-es", help="quick mode: pairs that get the fraction sweep and the half regime")
-    ap.add_argument("--time-budget", type=float, default=None, help="seconds per unsupervised fit (default 300; quick 20)")
+    ap.add_argument("--time-budget", type=float, default=None, help="seconds per unsupervised fit (default 300; quick 15)")
     ap.add_argument("--restarts", type=int, default=1)
     ap.add_argument("--dim", type=int, default=None, help="vector dimension (default 300; quick 100)")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="training epochs (default 5; quick 15: the 180k-token fixtures need more passes)")
     ap.add_argument("--min-count", type=int, default=None, help="default 5; quick 3 (the fixture lexicons' threshold)")
     ap.add_argument("--max-vocab", type=int, default=None, help="align/evaluate on the top N words (default 20000; quick all)")
     ap.add_argument("--test-size", type=int, default=1500)
@@ -886,12 +889,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     for m in args.methods:
         if m not in ALL_METHODS:
             ap.error(f"unknown method {m}; choose from {','.join(ALL_METHODS)}")
-    args.seeds = args.seeds if args.seeds is not None else (2 if q else 10)
-    args.time_budget = args.time_budget if args.time_budget is not None else (20.0 if q else 300.0)
+    args.seeds = args.seeds if args.seeds is not None else (1 if q else 10)
+    args.time_budget = args.time_budget if args.time_budget is not None else (15.0 if q else 300.0)
+    args.epochs = args.epochs or (15 if q else 5)
     args.dim = args.dim or (100 if q else 300)
     args.min_count = args.min_count or (3 if q else 5)
     args.max_vocab = args.max_vocab if args.max_vocab is not None else (None if q else 20000)
-    args.fractions = [float(f) for f in args.fractions.split(",") if f]
+    args.fractions = [float(f) for f in (args.fractions or ("1" if q else "0.25,0.5,1")).split(",") if f]
     args.fraction_regimes = [r for r in args.fraction_regimes.split(",") if r]
     args.fraction_pairs = [p for p in args.fraction_pairs.split(",") if p]
     args.supervised_only_on_full = True
