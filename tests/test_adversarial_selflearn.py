@@ -24,8 +24,9 @@ N = 1000  # words per side
 # small, fast settings (the defaults are sized for real vocabularies)
 FAST = {
     "selflearn": dict(max_iter=30, patience=2, refine_iters=3),
-    "adversarial": dict(epochs=3, epoch_samples=30_000, batch_size=512, dis_hidden=256, dis_steps=2,
-                        map_lr=1.0, beta=0.01, restarts=2, refine_iters=3),
+    # the defaults (random rotation start, exact projection after each map step, map lr 4) with half the epochs:
+    # ~40 s on one thread for the 2000-word cipher pair (P@1 0.997 in development)
+    "adversarial": dict(epochs=4, epoch_samples=60_000, restarts=1),
 }
 
 
@@ -50,6 +51,19 @@ def english() -> Embeddings:
 @pytest.fixture(scope="module")
 def rotated(english):
     """The English space under a random rotation, rows shuffled within frequency blocks of 50, plus noise."""
+    return rotated_copy(english)
+
+
+@pytest.fixture(scope="module")
+def rotated_full():
+    """:func:`rotated_copy` of all 2000 English words (what adversarial matching is tested on)."""
+    english = Embeddings.load(DATA / "as_cipher_en.npz")
+    return (english, *rotated_copy(english))
+
+
+def rotated_copy(english: Embeddings) -> tuple[Embeddings, Lexicon]:
+    """``english`` under a random rotation, rows shuffled within frequency blocks of 50, plus noise; gold lexicon."""
+    N = len(english)
     rng = np.random.default_rng(123)
     q = random_orthogonal(english.dim, rng)
     perm = np.concatenate([rng.permutation(np.arange(i, min(i + 50, N))) for i in range(0, N, 50)])
@@ -65,30 +79,39 @@ def cipher(english):
     return code, Lexicon.load(FIXTURES / "cipher.txt")
 
 
+@pytest.fixture(scope="module")
+def cipher_full():
+    """The whole 2000-word cipher pair (adversarial matching needs more than 1000 words to find the map fast)."""
+    return (Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz"),
+            Lexicon.load(FIXTURES / "cipher.test.txt"))
+
+
 def p_at_1(mapping, src, tgt, lexicon) -> float:
     return evaluate_mapping(mapping, src, tgt, lexicon).get("csls", 1)
 
 
-def check_recovery(method: str, src, tgt, lex) -> None:
-    """selflearn must recover the map; adversarial must recover it or say that it failed (it misses on spaces
-    this small: see experiments/results/adv_selflearn_bench.md), never return a wrong map as a success."""
-    m = make(method).fit(src, tgt)
+def check_recovery(method: str, src, tgt, lex, **kw) -> None:
+    """The method must recover the map (P@1 >= 0.95 after refinement) and not mark it failed."""
+    m = make(method, **kw).fit(src, tgt)
     p1 = p_at_1(m, src, tgt, lex)
-    if method == "adversarial" and p1 < 0.95:
-        assert m.failed, f"adversarial returned a wrong map (P@1 {p1:.3f}) without marking it failed"
-        pytest.xfail(f"adversarial misses on {len(src)} words x {src.dim} dims (P@1 {p1:.3f}), reported failed")
-    assert not m.failed
-    assert p1 >= 0.95
+    assert not m.failed, f"{method}: marked failed (P@1 {p1:.3f})"
+    assert p1 >= 0.95, f"{method}: P@1 {p1:.3f}"
 
 
-@pytest.mark.parametrize("method", ["selflearn", "adversarial"])
-def test_recovers_rotation_and_permutation(method, english, rotated):
-    check_recovery(method, english, *rotated)
+def test_selflearn_recovers_rotation_and_permutation(english, rotated):
+    check_recovery("selflearn", english, *rotated)
 
 
-@pytest.mark.parametrize("method", ["selflearn", "adversarial"])
-def test_recovers_cipher(method, english, cipher):
-    check_recovery(method, english, *cipher)
+def test_adversarial_recovers_rotation_and_permutation(rotated_full):
+    check_recovery("adversarial", *rotated_full, epochs=6)
+
+
+def test_selflearn_recovers_cipher(english, cipher):
+    check_recovery("selflearn", english, *cipher)
+
+
+def test_adversarial_recovers_cipher(cipher_full):
+    check_recovery("adversarial", *cipher_full)
 
 
 def test_selflearn_same_seed_same_map(english, cipher):
@@ -142,6 +165,8 @@ def test_bad_parameters():
         AdversarialAligner(smooth=0.7)
     with pytest.raises(UdmError):
         AdversarialAligner(batch_size=0)
+    with pytest.raises(UdmError):
+        AdversarialAligner(init="sideways")
 
 
 def test_adversarial_on_unrelated_clouds_is_failed():
