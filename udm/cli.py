@@ -68,21 +68,23 @@ def _cmd_align(args) -> int:
     mapping = aligner.fit(src, tgt, seeds)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {k: v for k, v in mapping.meta.items() if k not in ("refinement", "restarts", "rcsls_loss")}
+    with atomic_open(out / "align.json") as fh:
+        json.dump(mapping.meta, fh, indent=2, default=str)
     if mapping.failed:
         mapping.save(out / "failed_mapping.npz")
-        with atomic_open(out / "align.json") as fh:
-            json.dump(mapping.meta, fh, indent=2, default=str)
+        # the refined-random-map null is only computed (and only decisive) when the plain random-map check passed
+        null_name, null = (("a refined random map's", mapping.meta["criterion_refined_null"])
+                           if "criterion_refined_null" in mapping.meta
+                           else ("random maps'", mapping.meta.get("criterion_null_mean")))
         print(f"udm: alignment FAILED: dictionary-free criterion {mapping.meta.get('criterion'):.4f} is not above "
-              f"random maps' {mapping.meta.get('criterion_null_mean'):.4f}; no mapping.npz written "
+              f"{null_name} {null:.4f}; no mapping.npz written "
               f"(inspect {out / 'failed_mapping.npz'}; try --restarts, another --method, or more data)", file=sys.stderr)
         return EXIT_FAILED_ALIGNMENT
     mapping.save(out / "mapping.npz")
-    with atomic_open(out / "align.json") as fh:
-        json.dump(mapping.meta, fh, indent=2, default=str)
     if args.export:
         mapping.export_vec(src, out / "src.mapped.vec")
         tgt.with_vectors(mapping.prepare_target(tgt)).save(out / "tgt.normalized.vec")
+    summary = {k: v for k, v in mapping.meta.items() if k not in ("refinement", "restarts", "rcsls_loss")}
     print(json.dumps(summary, default=str))
     print(f"mapping written to {out / 'mapping.npz'}", file=sys.stderr)
     if args.eval:
