@@ -323,3 +323,15 @@ def test_mapping_save_load_transform_export(tmp_path):
         Mapping.load(tmp_path / "none.npz")
     with pytest.raises(UdmError, match="expects 10"):
         back.transform(np.zeros((2, 3), np.float32))
+
+
+def test_nearest_orthogonal_numpy_and_torch_agree():
+    import torch
+
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((12, 12)).astype(np.float32)
+    q_np = nearest_orthogonal(w)
+    q_t = nearest_orthogonal(torch.from_numpy(w))
+    assert isinstance(q_t, torch.Tensor) and q_t.dtype == torch.float32
+    assert np.allclose(q_np @ q_np.T, np.eye(12), atol=1e-5)
+    assert np.allclose(q_t.numpy(), q_np, atol=1e-4)

@@ -23,7 +23,16 @@ def procrustes(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) 
     return (u @ vt).astype(np.float32)
 
 
-def nearest_orthogonal(w: np.ndarray) -> np.ndarray:
-    """The orthogonal matrix closest to ``w`` in Frobenius norm (polar factor)."""
-    u, _, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
+def nearest_orthogonal(w):
+    """The orthogonal matrix closest to ``w`` in Frobenius norm (polar factor ``U V^T`` of its SVD).
+
+    A numpy array is factored in float64 and returned as float32; a torch tensor stays a tensor of its own
+    dtype and device (so a training loop can project its weight in place without leaving torch).
+    """
+    if not isinstance(w, np.ndarray) and hasattr(w, "detach"):
+        import torch
+
+        u, _, vh = torch.linalg.svd(w, full_matrices=False)
+        return u @ vh
+    u, _, vt = np.linalg.svd(np.asarray(w, dtype=np.float64), full_matrices=False)
     return (u @ vt).astype(np.float32)

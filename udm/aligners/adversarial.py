@@ -160,8 +160,7 @@ class AdversarialAligner(UnsupervisedAligner):
                 with torch.no_grad():
                     w = mapping.weight
                     if self.project:  # exact: the nearest orthogonal matrix (polar factor) after every map step
-                        u, _, vh = torch.linalg.svd(w)
-                        w.copy_(u @ vh)
+                        w.copy_(nearest_orthogonal(w))
                     else:
                         w.copy_((1 + self.beta) * w - self.beta * (w @ w.T) @ w)
                 samples += bs * (self.dis_steps + 1)
