@@ -217,7 +217,7 @@ def ensure_vectors(st: Setting, args) -> None:
     for side, lang in (("src", st.src_lang), ("tgt", st.tgt_lang)):
         corpus = st.corpora[side]
         params = {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
-                  "seed": 0}
+                  "seed": args.vector_seed}
         tlang = "en" if lang == "cipher" else lang
         key = vectors_key(file_sha256(corpus), {**params, "lang": tlang,
                                                 "code": files_sha256([ROOT / p for p in TRAIN_CODE])})
@@ -671,7 +671,7 @@ def render_markdown(results: dict) -> str:
         L.append(f"- {meta['stale_cells']} cell result(s) were computed with an older version of the aligner code (report rebuilt with --report-only)")
     p = meta["params"]
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
-             f"window 5, negative 5, min_count {p['min_count']} (`udm.train.train_embeddings`); alignment on "
+             f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations; unsupervised: {p['seeds']} seed(s), "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
@@ -853,6 +853,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--fraction-pairs", default="en-es", help="quick mode: pairs that get the fraction sweep and the half regime")
     ap.add_argument("--time-budget", type=float, default=None, help="seconds per unsupervised fit (default 300; quick 15)")
     ap.add_argument("--restarts", type=int, default=1)
+    ap.add_argument("--vector-seed", type=int, default=0,
+                    help="training seed of the vectors (robustness over vector training: run once per value)")
     ap.add_argument("--dim", type=int, default=None, help="vector dimension (default 300; quick 100)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="training epochs (default 5; quick 15: the 180k-token fixtures need more passes)")
@@ -985,7 +987,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "stale_cells": sum(1 for cs in cells.values() for c in cs if c.get("stale_code")),
                  "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
-                                                           "max_vocab", "test_size", "refine_iters", "threads")},
+                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed")},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
                  "notes": args.note},
         "settings": out_settings,
