@@ -73,11 +73,13 @@ def _cmd_align(args) -> int:
     if mapping.failed:
         mapping.save(out / "failed_mapping.npz")
         # the refined-random-map null is only computed (and only decisive) when the plain random-map check passed
-        null_name, null = (("a refined random map's", mapping.meta["criterion_refined_null"])
-                           if "criterion_refined_null" in mapping.meta
-                           else ("random maps'", mapping.meta.get("criterion_null_mean")))
-        print(f"udm: alignment FAILED: dictionary-free criterion {mapping.meta.get('criterion'):.4f} is not above "
-              f"{null_name} {null:.4f}; no mapping.npz written "
+        if "criterion_refined_null" in mapping.meta:
+            why = (f"clears a refined random map's {mapping.meta['criterion_refined_null']:.4f} by only "
+                   f"{mapping.meta['criterion_headroom_share']:.2f} of the headroom (needs {mapping.meta['criterion_headroom_needed']:.2f})")
+        else:
+            why = f"is not above random maps' {mapping.meta.get('criterion_null_mean'):.4f}"
+        print(f"udm: alignment FAILED: dictionary-free criterion {mapping.meta.get('criterion'):.4f} {why}; "
+              f"no mapping.npz written "
               f"(inspect {out / 'failed_mapping.npz'}; try --restarts, another --method, or more data)", file=sys.stderr)
         return EXIT_FAILED_ALIGNMENT
     mapping.save(out / "mapping.npz")
