@@ -197,3 +197,12 @@ def test_restarts_are_recorded(method, rotated):
     m = make(method, restarts=2, refine_iters=1, refine_rank=300, criterion_words=300, **kw).fit(src, tgt)
     assert [r["restart"] for r in m.meta["restarts"]] == [0, 1]
     assert all(np.isfinite(r["init_criterion"]) for r in m.meta["restarts"])
+
+
+def test_gw_coarse_to_fine_recovers_cipher_and_records_both_stages(cipher):
+    src, tgt, pairs = cipher
+    m = make("gw", coarse_words=300).fit(src, tgt)
+    assert m.meta["gw_stages"] == [300, N]
+    assert m.meta["gw_objective"] > 0 and m.meta["gw_coarse_objective"] > 0
+    assert not m.failed and m.meta["criterion_headroom_share"] >= m.meta["criterion_headroom_needed"]
+    assert p_at_1(m, src, tgt, pairs) >= 0.95

@@ -1,0 +1,157 @@
+"""Why does Gromov-Wasserstein fail or succeed on real corpora? Optimisation vs data, measured.
+
+For one pair of vector files and a gold split, runs the GW coupling (``udm.aligners.gw.gw_coupling``) on the N
+most frequent words from several starts and reports, per start, the GW objective ``||X^T T Y||_F^2`` (higher =
+more similarity structure preserved), the coupling's seed dictionary (correct pairs by the full gold lexicon),
+and CSLS P@1 on the test lexicon before and after the shared refinement:
+
+* ``cold``: the aligner's start (independent coupling), 30 steps (the old default) and 60 steps;
+* ``oracle``: started from the supervised Procrustes map (fitted on the train lexicon): where GW lands when it
+  starts at the right answer;
+* ``coarse-to-fine``: the ``gw`` aligner's default (2,000 words, then N, warm-started);
+* ``random``: a few random-rotation starts.
+
+If the oracle start ends at a *higher* objective than the cold start, the cold run stopped in a wrong local
+optimum (an optimisation failure that a better schedule or start can fix); if lower, the data's GW optimum is
+not the translation. Example (the study's cached en-de shared-documents vectors)::
+
+    python experiments/gw_landscape.py --src experiments/cache/vectors/en-....npz \\
+        --tgt experiments/cache/vectors/de-....npz --lexicon experiments/cache/lexicons/en-de-....  \\
+        --full-lexicon experiments/cache/lexicons/en-de.txt --name gw_landscape_ende
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
+from udm.aligners.gw import gw_coupling, gw_objective  # noqa: E402
+from udm.atomic import atomic_open  # noqa: E402
+from udm.mapping import Mapping  # noqa: E402
+from udm.normalize import normalize  # noqa: E402
+from udm.ot import coupling_pairs  # noqa: E402
+from udm.procrustes import procrustes  # noqa: E402
+from udm.refinement import refine  # noqa: E402
+from udm.criteria import muse_criterion  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--src", required=True)
+    ap.add_argument("--tgt", required=True)
+    ap.add_argument("--lexicon", required=True, help="prefix of <prefix>.train.txt / <prefix>.test.txt")
+    ap.add_argument("--full-lexicon", required=True, help="the whole gold lexicon (to count correct seed pairs)")
+    ap.add_argument("--max-vocab", type=int, default=20000)
+    ap.add_argument("--n", type=int, default=5000, help="GW words (the aligner's n_words)")
+    ap.add_argument("--random-starts", type=int, default=3)
+    ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="gw_landscape")
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    src = Embeddings.load(args.src).top(args.max_vocab)
+    tgt = Embeddings.load(args.tgt).top(args.max_vocab)
+    train = Lexicon.load(args.lexicon + ".train.txt")
+    test = Lexicon.load(args.lexicon + ".test.txt")
+    gold: dict[str, set[str]] = {}
+    for a, b in Lexicon.load(args.full_lexicon).pairs:
+        gold.setdefault(a, set()).add(b)
+    spec = get_aligner("gw").normalize
+    x = normalize(src.vectors, spec)
+    y = normalize(tgt.vectors, spec)
+    d = x.shape[1]
+
+    def p1(w: np.ndarray) -> float:
+        return evaluate_mapping(Mapping(w, spec, spec, {}), src, tgt, test).get("csls", 1)
+
+    sup = get_aligner("procrustes", refine_iters=args.refine_iters, progress=False).fit(src, tgt, train)
+    rows: list[dict] = [{"start": "supervised Procrustes + refinement (train lexicon)", "words": "-", "objective": None,
+                         "seed_pairs": "-", "p1_init": None, "p1_refined": p1(sup.W),
+                         "criterion": muse_criterion(x @ sup.W, y), "seconds": None}]
+
+    def record(label: str, n: int, plan: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor, t0: float) -> None:
+        obj = gw_objective(xt, yt, plan)
+        pairs = coupling_pairs(plan, mode="mutual")
+        correct = sum(1 for i, j in pairs if tgt.words[j] in gold.get(src.words[i], ()))
+        in_lex = sum(1 for i, _ in pairs if src.words[i] in gold)
+        w0 = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
+        seconds = time.time() - t0
+        w, _ = refine(x, y, w0, n_iter=args.refine_iters)
+        rows.append({"start": label, "words": n, "objective": obj,
+                     "seed_pairs": f"{correct}/{in_lex} of {len(pairs)}", "p1_init": p1(w0), "p1_refined": p1(w),
+                     "criterion": muse_criterion(x @ w, y), "seconds": seconds})
+        print(f"{label}: objective {obj:.6f}, seed pairs {correct}/{in_lex}/{len(pairs)}, P@1 {p1(w0):.3f} -> "
+              f"{rows[-1]['p1_refined']:.3f} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+
+    n = min(args.n, len(x), len(y))
+    xt, yt = torch.from_numpy(x[:n]), torch.from_numpy(y[:n])
+    for steps in (30, 60):
+        t0 = time.time()
+        plan, _ = gw_coupling(xt, yt, max_iter=steps)
+        record(f"cold, {steps} steps", n, plan, xt, yt, t0)
+    t0 = time.time()
+    plan, _ = gw_coupling(xt, yt, init=torch.from_numpy(sup.W) / d)
+    record("oracle (from the supervised map), 60 steps", n, plan, xt, yt, t0)
+    t0 = time.time()
+    gw = get_aligner("gw", n_words=n, progress=False, seed=args.seed)
+    gw.run_seed, gw.rng = gw.seed, np.random.default_rng(gw.seed)
+    coarse = min(gw.coarse_words, n)
+    xc, yc = torch.from_numpy(x[:coarse]), torch.from_numpy(y[:coarse])
+    plan_c, _ = gw_coupling(xc, yc, max_iter=gw.max_iter)
+    plan, _ = gw_coupling(xt, yt, max_iter=gw.max_iter, init=xc.T @ (plan_c @ yc))
+    record(f"coarse-to-fine ({coarse} -> {n} words, the gw default)", n, plan, xt, yt, t0)
+    rng = np.random.default_rng(args.seed)
+    for r in range(args.random_starts):
+        q = torch.linalg.qr(torch.from_numpy(rng.standard_normal((d, d))).float())[0]
+        t0 = time.time()
+        plan_c, _ = gw_coupling(xc, yc, max_iter=gw.max_iter, init=q / d)
+        plan, _ = gw_coupling(xt, yt, max_iter=gw.max_iter, init=xc.T @ (plan_c @ yc))
+        record(f"random rotation {r}, coarse-to-fine", n, plan, xt, yt, t0)
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True).stdout.strip()
+    meta = {"command": "python experiments/gw_landscape.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
+            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
+            "src": args.src, "tgt": args.tgt, "words": [len(src), len(tgt)], "n": n}
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / f"{args.name}.json") as fh:
+        json.dump({"meta": meta, "rows": rows}, fh, indent=1)
+    f = lambda v, p=4: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = [f"# Gromov-Wasserstein landscape: {Path(args.src).name} -> {Path(args.tgt).name}\n",
+             "Written by `experiments/gw_landscape.py`; nothing edited by hand.\n",
+             f"- command: `{meta['command']}`", f"- date: {meta['date']}; commit `{commit}`",
+             f"- machine: {meta['machine']}; load average at end {meta['load_average_end'][0]:.1f}; wall {meta['wall_s']:.0f} s",
+             f"- GW on the top {n} words of {len(src)}/{len(tgt)}; P@1 = CSLS P@1 on {args.lexicon}.test.txt; "
+             f"refinement {args.refine_iters} iterations; objective = ||X^T T Y||_F^2 (higher = better match); "
+             "seed pairs = correct / in gold lexicon / all mutual-argmax pairs of the coupling\n",
+             "| start | words | GW objective | seed pairs | P@1 init | P@1 refined | criterion | GW seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['start']} | {r['words']} | {f(r['objective'], 6)} | {r['seed_pairs']} | "
+                     f"{f(None if r['p1_init'] is None else 100 * r['p1_init'], 1)} | {f(100 * r['p1_refined'], 1)} | "
+                     f"{f(r['criterion'])} | {f(r['seconds'], 0)} |")
+    with atomic_open(out / f"{args.name}.md") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
