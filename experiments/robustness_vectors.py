@@ -1,0 +1,95 @@
+"""Robustness over vector training: one table from several ``run_bli.py --vector-seed K --name PREFIX_vsK`` runs.
+
+``run_bli.py``'s own seeds vary the aligner only; the vectors stay those trained with seed 0, and the ``gw``
+aligner's first start is deterministic, so its seeds would repeat one run. Re-training the vectors with another
+seed changes both spaces (and the supervised baseline), which is the variation a user meets. Example::
+
+    for k in 0 1 2 3 4; do python experiments/run_bli.py --pairs en-de --regimes none --fractions 1 --seeds 1 \\
+        --methods procrustes,gw --vector-seed $k --name bli_vs_ende_vs$k --no-build; done
+    python experiments/robustness_vectors.py --prefix bli_vs_ende_vs --name robustness_vectors_ende
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from udm.atomic import atomic_open  # noqa: E402
+
+SUCCESS_P1 = 0.05
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--prefix", required=True, help="result basename prefix; files <prefix><K>.json are read")
+    ap.add_argument("--results-dir", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--name", default="robustness_vectors")
+    args = ap.parse_args(argv)
+    res = Path(args.results_dir)
+    files = sorted(res.glob(f"{args.prefix}*.json"), key=lambda p: p.stem)
+    if not files:
+        print(f"robustness_vectors: no {args.prefix}*.json in {res}", file=sys.stderr)
+        return 2
+    rows: list[dict] = []
+    for f in files:
+        d = json.loads(f.read_text())
+        vseed = d["meta"]["params"].get("vector_seed", 0)
+        for st in d["settings"]:
+            if st.get("status") != "ok":
+                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "error": st.get("reason")})
+                continue
+            cells = st["cells"]
+            sup = next((c for c in cells if c["method"] == "procrustes" and c.get("status") == "ok"), None)
+            for c in cells:
+                if c["method"] in ("procrustes", "rcsls", "identical", "sup") or c.get("status") != "ok":
+                    continue
+                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "method": c["method"],
+                             "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
+                             "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
+                             "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"]})
+    ok = [r for r in rows if "p1" in r]
+    lines = ["# Robustness over vector training seeds\n",
+             "Written by `experiments/robustness_vectors.py` from the `run_bli.py` results "
+             f"`{args.prefix}*.json`; nothing edited by hand. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; "
+             "`flag ok` = the aligner's own failed flag agrees with the outcome.\n",
+             f"- command: `python experiments/robustness_vectors.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; runs: "
+             + ", ".join(sorted({f"{r['file']} (commit {r.get('commit', '?')}, {r.get('date', '?')})" for r in ok})) + "\n",
+             "| setting | vector seed | method | supervised P@1 | unsupervised P@1 | ratio | criterion | flagged failed | wall s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(ok, key=lambda r: (r["setting"], r["method"], r["vector_seed"])):
+        ratio = r["p1"] / r["sup_p1"] if r["sup_p1"] else None
+        lines.append(f"| {r['setting']} | {r['vector_seed']} | {r['method']} | {100 * r['sup_p1']:.1f} | {100 * r['p1']:.1f} | "
+                     f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['criterion']:.4f} | {r['flagged_failed']} | {r['wall_s']:.0f} |")
+    lines.append("\n| setting | method | runs | success | mean P@1 | std | min | max | mean ratio | >= supervised | flag ok |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted({(r["setting"], r["method"]) for r in ok}):
+        rs = [r for r in ok if (r["setting"], r["method"]) == key]
+        p = [r["p1"] for r in rs]
+        succ = [x > SUCCESS_P1 for x in p]
+        flag_ok = sum(1 for r, s in zip(rs, succ) if r["flagged_failed"] != s)
+        ratios = [r["p1"] / r["sup_p1"] for r in rs if r["sup_p1"]]
+        lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {sum(succ)}/{len(rs)} | {100 * statistics.mean(p):.1f} | "
+                     f"{100 * (statistics.pstdev(p) if len(p) > 1 else 0.0):.1f} | {100 * min(p):.1f} | {100 * max(p):.1f} | "
+                     f"{statistics.mean(ratios):.2f} | {sum(1 for r in rs if r['sup_p1'] and r['p1'] >= r['sup_p1'])}/{len(rs)} | "
+                     f"{flag_ok}/{len(rs)} |")
+    for r in rows:
+        if "error" in r:
+            lines.append(f"\n- {r['file']}: {r['setting']} failed: {r['error']}")
+    out = Path(args.results_dir)
+    with atomic_open(out / f"{args.name}.json") as fh:
+        json.dump(rows, fh, indent=1)
+    with atomic_open(out / f"{args.name}.md") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
