@@ -101,8 +101,8 @@ class UnsupervisedAligner(Aligner):
             meta["criterion_headroom_needed"] = self.refined_null_margin
             if meta["criterion_headroom_share"] < self.refined_null_margin:
                 failed = True
-                log.warning("%s: criterion %.4f is not above a refined random map's %.4f: the alignment failed",
-                            self.name, score, refined_null)
+                log.warning("%s: criterion %.4f clears a refined random map's %.4f by only %.2f of the headroom (needs %.2f): the alignment failed",
+                            self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin)
         meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
         meta.update({"failed": failed, "fit_seconds": round(time.perf_counter() - start, 3), "time_budget": self.time_budget})
         return Mapping(w, self.normalize, self.normalize, meta)
