@@ -6,7 +6,8 @@ seed changes both spaces (and the supervised baseline), which is the variation a
 
     for k in 0 1 2 3 4; do python experiments/run_bli.py --pairs en-de --regimes none --fractions 1 --seeds 1 \\
         --methods procrustes,gw --vector-seed $k --name bli_vs_ende_vs$k --no-build; done
-    python experiments/robustness_vectors.py --prefix bli_vs_ende_vs --name robustness_vectors_ende
+    python experiments/robustness_vectors.py --prefix bli_none --prefix bli_vs_ende_vs --setting en-de/none/1 \
+        --name robustness_vectors_ende
 """
 from __future__ import annotations
 
@@ -27,20 +28,24 @@ SUCCESS_P1 = 0.05
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--prefix", required=True, help="result basename prefix; files <prefix><K>.json are read")
+    ap.add_argument("--prefix", required=True, action="append",
+                    help="result basename prefix; files <prefix>*.json are read (repeat for several)")
+    ap.add_argument("--setting", default=None, help="keep one setting only, e.g. en-de/none/1")
     ap.add_argument("--results-dir", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--name", default="robustness_vectors")
     args = ap.parse_args(argv)
     res = Path(args.results_dir)
-    files = sorted(res.glob(f"{args.prefix}*.json"), key=lambda p: p.stem)
+    files = sorted({f for pre in args.prefix for f in res.glob(f"{pre}*.json")}, key=lambda p: p.stem)
     if not files:
-        print(f"robustness_vectors: no {args.prefix}*.json in {res}", file=sys.stderr)
+        print(f"robustness_vectors: no {' or '.join(args.prefix)}*.json in {res}", file=sys.stderr)
         return 2
     rows: list[dict] = []
     for f in files:
         d = json.loads(f.read_text())
         vseed = d["meta"]["params"].get("vector_seed", 0)
         for st in d["settings"]:
+            if args.setting and st["id"] != args.setting:
+                continue
             if st.get("status") != "ok":
                 rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "error": st.get("reason")})
                 continue
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = [r for r in rows if "p1" in r]
     lines = ["# Robustness over vector training seeds\n",
              "Written by `experiments/robustness_vectors.py` from the `run_bli.py` results "
-             f"`{args.prefix}*.json`; nothing edited by hand. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; "
+             f"`{'`, `'.join(p + '*.json' for p in args.prefix)}`; nothing edited by hand. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; "
              "`flag ok` = the aligner's own failed flag agrees with the outcome.\n",
              f"- command: `python experiments/robustness_vectors.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
              f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; runs: "
