@@ -143,7 +143,7 @@ def _markdown(results: list[dict], quick: bool, seconds: float) -> str:
             crit = f"{r['criterion']:.3f}" if r.get("criterion") is not None else "-"
             lines.append(f"| {info['pair']} | {r['method']} | {r['supervision']} | {100 * r['p1_nn']:.1f} | "
                          f"{100 * r['p1_csls']:.1f} | {100 * r['p5_csls']:.1f} | {100 * r['p10_csls']:.1f} | {ratio} | "
-                         f"{crit} | {'FAILED' if r['failed'] else 'not flagged'} | {r['seconds']} |")
+                         f"{crit} | {'FAILED' if r['failed'] else ('-' if r['supervision'] != 'none' else 'ok')} | {r['seconds']} |")
     lines.append("")
     lines += [f"- {i['pair']}: {i['src_words']} / {i['tgt_words']} words, dim {i['dim']}; test {i['coverage']}" for i in results]
     return "\n".join(lines) + "\n"
