@@ -21,9 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from udm.atomic import atomic_open  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SUCCESS_P1 = 0.05
+from bli_core import SUCCESS_P1  # noqa: E402  (the study's one success threshold)
+from udm.atomic import atomic_open  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
