@@ -135,3 +135,26 @@ def test_failure_record_keeps_the_last_line_as_error():
     r = bc.failure_record({"m": 1}, "Traceback...\nline\nUdmError: bad input")
     assert r["status"] == "error" and r["error"] == "UdmError: bad input" and "Traceback" in r["detail"]
     assert bc.failure_record({}, "x", status="skipped")["status"] == "skipped"
+
+
+def _fake_result(path: Path, vector_seed: int, sup: float, gw: float, gw_failed: bool) -> None:
+    import json
+
+    cell = lambda method, p1, failed: {"method": method, "seed": 0, "status": "ok", "p1": p1,  # noqa: E731
+                                       "criterion": 0.5, "aligner_failed": failed, "wall_s": 1.0}
+    path.write_text(json.dumps({
+        "meta": {"params": {"vector_seed": vector_seed}, "git": {"commit": "abc" * 5}, "date": "2026-01-01 00:00 UTC"},
+        "settings": [{"id": "en-de/none/1", "status": "ok",
+                      "cells": [cell("procrustes", sup, False), cell("gw", gw, gw_failed)]}]}))
+
+
+def test_robustness_over_vector_seeds_counts_success_ratio_and_flags(tmp_path):
+    import robustness_vectors as rv
+
+    _fake_result(tmp_path / "r_vs0.json", 0, 0.20, 0.16, False)   # success, flag right
+    _fake_result(tmp_path / "r_vs1.json", 1, 0.20, 0.01, False)   # failure the flag missed
+    _fake_result(tmp_path / "r_vs2.json", 2, 0.10, 0.12, False)   # success at or above supervised
+    assert rv.main(["--prefix", "r_vs", "--results-dir", str(tmp_path), "--name", "out"]) == 0
+    summary = [ln for ln in (tmp_path / "out.md").read_text().splitlines() if ln.startswith("| en-de/none/1 | gw | 3 |")]
+    assert summary == ["| en-de/none/1 | gw | 3 | 2/3 | 9.7 | 6.3 | 1.0 | 16.0 | 0.68 | 1/3 | 2/3 |"]
+    assert rv.main(["--prefix", "nothing_", "--results-dir", str(tmp_path)]) == 2
