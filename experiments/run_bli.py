@@ -163,7 +163,10 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
     split = st.regime
     langs = [st.src_lang, st.tgt_lang]
     # reuse: a finished build whose manifest has this split and fraction and (for `none`) any superset of the
-    # languages, for the splits that depend on the language set exactly that set
+    # languages, for the splits that depend on the language set exactly that set. Among several, the build over
+    # the fewest languages wins: in `half` every parallel document goes to exactly one built language, so a
+    # pair-only build gives each side a true half, an 8-language build only about an eighth
+    found: list[tuple[int, str, Path, dict]] = []
     for man in sorted(data.glob("*/manifest.json")):
         try:
             m = json.loads(man.read_text())
@@ -171,14 +174,14 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
             continue
         if m.get("split") != split or abs(float(m.get("fraction", 1)) - st.fraction) > 1e-9:
             continue
-        # `none` and `half` builds over more languages still give each pair shared / disjoint documents (in `half`
-        # every parallel document goes to exactly one built language); `disjoint-sources` depends on the set
         have = set(m.get("languages", {}))
-        ok = set(langs) <= have and (split != "disjoint-sources" or set(m.get("langs", [])) == set(langs))
-        if ok:
-            st.info["corpus_langs"] = m.get("langs")
-            st.info["corpus_build"] = str(man.parent)
-            return {side: man.parent / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
+        if set(langs) <= have and (split != "disjoint-sources" or set(m.get("langs", [])) == set(langs)):
+            found.append((len(have), str(man), man, m))
+    if found:
+        _, _, man, m = min(found, key=lambda f: (f[0], f[1]))
+        st.info["corpus_langs"] = m.get("langs")
+        st.info["corpus_build"] = str(man.parent)
+        return {side: man.parent / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
     if args.no_build:
         raise RuntimeError(f"no finished {split} build for {','.join(langs)} at fraction {st.fraction:g} under "
                            f"{data} and --no-build given")
