@@ -69,12 +69,20 @@ def read_cell(path: Path) -> Optional[dict]:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (tmp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    """Write JSON atomically (``udm.atomic``: temp file + rename)."""
+    from udm.atomic import atomic_open
+
+    with atomic_open(path) as fh:
         json.dump(obj, fh, indent=1, sort_keys=True, default=str)
-    os.replace(tmp, path)
+
+
+def write_report(out_dir: Path, name: str, obj: Any, markdown: str) -> None:
+    """A results pair, each file atomically: ``<name>.json`` (the data) and ``<name>.md`` (the report)."""
+    from udm.atomic import atomic_open
+
+    write_json(Path(out_dir) / f"{name}.json", obj)
+    with atomic_open(Path(out_dir) / f"{name}.md") as fh:
+        fh.write(markdown)
 
 
 def failure_record(spec: dict, reason: str, *, status: str = "error", **extra: Any) -> dict:

@@ -23,8 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import SUCCESS_P1  # noqa: E402  (the study's one success threshold)
-from udm.atomic import atomic_open  # noqa: E402
+from bli_core import SUCCESS_P1, write_report  # noqa: E402  (the study's one success threshold and writer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if "error" in r:
             lines.append(f"\n- {r['file']}: {r['setting']} failed: {r['error']}")
-    out = Path(args.results_dir)
-    with atomic_open(out / f"{args.name}.json") as fh:
-        json.dump(rows, fh, indent=1)
-    with atomic_open(out / f"{args.name}.md") as fh:
-        fh.write("\n".join(lines) + "\n")
+    write_report(Path(args.results_dir), args.name, rows, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import (SUCCESS_P1, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
                       format_worth, gap, read_cell, run_in_child, seed_summary, spearman, vectors_key, worth_n,
-                      write_json)
+                      write_json, write_report)
 
 FIXTURES = ROOT / "corpora" / "fixtures"
 UNSUPERVISED = ("gw", "wp", "adversarial", "selflearn", "auto")
@@ -997,9 +997,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     }
     results["criterion"] = summarize_all(settings, cells)
     results["plots"] = [] if args.no_plots else write_plots(results, out_dir, args.name)
-    write_json(out_dir / f"{args.name}.json", results)
-    md = render_markdown(results)
-    (out_dir / f"{args.name}.md").write_text(md, encoding="utf-8")
+    write_report(out_dir, args.name, results, render_markdown(results))
     log(f"wrote {out_dir / (args.name + '.md')} and .json ({time.time() - t_start:.0f} s)")
     return 0
 
