@@ -22,7 +22,6 @@ not the translation. Example (the study's cached en-de shared-documents vectors)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -35,10 +34,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bli_core import write_report  # noqa: E402
 
 from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
-from udm.aligners.gw import gw_coupling, gw_objective  # noqa: E402
-from udm.atomic import atomic_open  # noqa: E402
+from udm.aligners.gw import gw_coupling, gw_objective, staged_gw_coupling  # noqa: E402
 from udm.mapping import Mapping  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
 from udm.ot import coupling_pairs  # noqa: E402
@@ -111,20 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     record("oracle (from the supervised map), 60 steps", n, plan, xt, yt, t0)
     gw = get_aligner("gw", n_words=n, progress=False, seed=args.seed)
     coarse = min(gw.coarse_words, n)
-    xc, yc = torch.from_numpy(x[:coarse]), torch.from_numpy(y[:coarse])
     if not args.random_only:
         t0 = time.time()
-        plan_c, _ = gw_coupling(xc, yc, max_iter=gw.max_iter)
-        plan, _ = gw_coupling(xt, yt, max_iter=gw.max_iter, init=xc.T @ (plan_c @ yc))
+        plan, _ = staged_gw_coupling(x, y, [coarse, n], max_iter=gw.max_iter)
         record(f"coarse-to-fine ({coarse} -> {n} words, the gw default)", n, plan, xt, yt, t0)
     rng = np.random.default_rng(args.seed)
     for r in range(args.random_starts):
         q = torch.linalg.qr(torch.from_numpy(rng.standard_normal((d, d))).float())[0]
         t0 = time.time()
-        plan_c, _ = gw_coupling(xc, yc, max_iter=gw.max_iter, init=q / d)
-        coarse_obj = gw_objective(xc, yc, plan_c)
-        plan, _ = gw_coupling(xt, yt, max_iter=gw.max_iter, init=xc.T @ (plan_c @ yc))
-        record(f"random rotation {r}, coarse-to-fine (coarse objective {coarse_obj:.6f})", n, plan, xt, yt, t0)
+        plan, info = staged_gw_coupling(x, y, [coarse, n], max_iter=gw.max_iter, init=q / d)
+        record(f"random rotation {r}, coarse-to-fine (coarse objective {info['gw_coarse_objective']:.6f})",
+               n, plan, xt, yt, t0)
 
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
                             text=True).stdout.strip()
@@ -133,10 +131,6 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
             "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
             "src": args.src, "tgt": args.tgt, "words": [len(src), len(tgt)], "n": n}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / f"{args.name}.json") as fh:
-        json.dump({"meta": meta, "rows": rows}, fh, indent=1)
     f = lambda v, p=4: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = [f"# Gromov-Wasserstein landscape: {Path(args.src).name} -> {Path(args.tgt).name}\n",
              "Written by `experiments/gw_landscape.py`; nothing edited by hand.\n",
@@ -151,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['start']} | {r['words']} | {f(r['objective'], 6)} | {r['seed_pairs']} | "
                      f"{f(None if r['p1_init'] is None else 100 * r['p1_init'], 1)} | {f(100 * r['p1_refined'], 1)} | "
                      f"{f(r['criterion'])} | {f(r['seconds'], 0)} |")
-    with atomic_open(out / f"{args.name}.md") as fh:
-        fh.write("\n".join(lines) + "\n")
+    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

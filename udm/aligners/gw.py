@@ -12,7 +12,7 @@ refines over the whole vocabulary.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -75,6 +75,34 @@ def gw_coupling(
     return plan, {"gw_steps": len(history), "gw_stopped": stopped, "gw_history": history}
 
 
+def staged_gw_coupling(
+    x: np.ndarray,
+    y: np.ndarray,
+    stages: Sequence[int],
+    *,
+    device: Optional[str | torch.device] = None,
+    init: Optional[torch.Tensor] = None,
+    **gw_kwargs: Any,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """:func:`gw_coupling` on the top ``stages[0]`` rows, then on each larger top-``m`` started from the previous
+    stage's cross-covariance (coarse to fine). Returns the last stage's coupling and information: the last stage's
+    as ``gw_*`` (plus ``gw_objective``), the earlier ones' as ``gw_coarse_*``."""
+    info: dict[str, Any] = {}
+    plan = None
+    for k, m in enumerate(stages):
+        xt = as_tensor(x[:m], device)
+        yt = as_tensor(y[:m], device)
+        del plan
+        plan, stage_info = gw_coupling(xt, yt, init=init, **gw_kwargs)
+        last = k == len(stages) - 1
+        prefix = "gw_" if last else "gw_coarse_"
+        info.update({prefix + key[3:]: v for key, v in stage_info.items()})
+        info[prefix + "objective"] = gw_objective(xt, yt, plan)
+        if not last:
+            init = xt.T @ (plan @ yt)
+    return plan, info
+
+
 def gw_objective(x: torch.Tensor, y: torch.Tensor, plan: torch.Tensor) -> float:
     """``sum_ijkl Cx_ij Cy_kl T_ik T_jl = ||X^T T Y||_F^2`` for cosine similarities: the similarity structure a
     coupling preserves (higher = better match; the GW distance is a constant minus twice this)."""
@@ -121,18 +149,10 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         deadline = None if left is None else time.perf_counter() + max(left, 0.0)
         t0 = time.perf_counter()
         stages = ([self.coarse_words] if 2 <= self.coarse_words < n else []) + [n]
-        info: dict[str, Any] = {"gw_words": n, "gw_stages": stages}
-        for k, m in enumerate(stages):
-            xt = as_tensor(x[:m], dev)
-            yt = as_tensor(y[:m], dev)
-            plan, stage_info = gw_coupling(xt, yt, eps_start=self.eps_start, eps_end=self.eps_end,
-                                           max_iter=self.max_iter, tol=self.tol, sinkhorn_iter=self.sinkhorn_iter,
-                                           init=init, deadline=deadline, progress=self.progress)
-            info.update(stage_info if k == len(stages) - 1 else {f"gw_coarse_{key[3:]}": v for key, v in stage_info.items()})
-            info["gw_objective" if k == len(stages) - 1 else "gw_coarse_objective"] = gw_objective(xt, yt, plan)
-            if k < len(stages) - 1:
-                init = xt.T @ (plan @ yt)
-                del plan
+        plan, info = staged_gw_coupling(x, y, stages, device=dev, init=init, eps_start=self.eps_start,
+                                        eps_end=self.eps_end, max_iter=self.max_iter, tol=self.tol,
+                                        sinkhorn_iter=self.sinkhorn_iter, deadline=deadline, progress=self.progress)
+        info.update({"gw_words": n, "gw_stages": stages})
         pairs = coupling_pairs(plan, mode="mutual")
         if len(pairs) < max(10, x.shape[1] // 10):
             pairs = coupling_pairs(plan, mode="rows")
