@@ -945,10 +945,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             from udm.lexicon import Lexicon
             src = Embeddings.load(st.vectors["src"]["path"]).top(args.max_vocab)
             tgt = Embeddings.load(st.vectors["tgt"]["path"]).top(args.max_vocab)
-            train = Lexicon.load(st.train_lex)
-            st.info["train_words"] = len(train.covered_sources_by_rank(src, tgt))
+            has_train = st.info["train_pairs"] > 0  # a small lexicon can go entirely to the test split
+            st.info["train_words"] = len(Lexicon.load(st.train_lex).covered_sources_by_rank(src, tgt)) if has_train else 0
             st.info["coverage"] = Lexicon.load(st.test_lex).coverage(src, tgt).to_dict()
             st.status = "ok"
+            if not has_train and not st.coverage_only:
+                st.fail(f"the {st.pair} lexicon leaves no train pairs beside {st.info['test_pairs']} test pairs", "coverage-only")
             if st.coverage_only:
                 st.fail(f"coverage row only: {st.info['split']['test_words']} test words < {MIN_TEST_WORDS}", "coverage-only")
         except Exception as exc:  # noqa: BLE001 - a setting that cannot be prepared is recorded, not fatal
