@@ -8,8 +8,9 @@ learning rate (4) move it fast without drifting: on the 2000-word x 50-dim ciphe
 version stalled at P@1 0.003-0.03 (singular values drifting to 0.5-1.3 or collapsing), the projected one reaches
 P@1 0.997 after refinement with seeds 0 and 1 (8 x 60k samples, ~40-70 s on one CPU thread). Sized for CPUs:
 ~10^5 samples per epoch instead of MUSE's 10^6, a 2 x 512 discriminator, batches of 128, 20 epochs: on the
-3,081-word x 100-dim cipher of the study the criterion stays near 0.55 for 13 epochs and climbs to 0.81 by epoch
-20 (P@1 0.999 after refinement), where the former 8 epochs stopped on the plateau (P@1 0.007, flagged failed). The epoch whose map the
+3,081-word x 100-dim cipher the criterion sits on a plateau (~0.55) for about 13 epochs before it climbs, so the
+former 8 epochs stopped on it (P@1 0.007, flagged failed) while 20 reach P@1 0.999 with seeds 0 and 1 (~200 s on
+one thread; experiments/results/adv_cipher_bench.md). The epoch whose map the
 dictionary-free criterion prefers is kept, then (optionally) one Procrustes step on the CSLS mutual-nearest-
 neighbour dictionary it implies. The shared refinement (10 iterations by default here: the adversarial map is
 only partly right and the refinement finishes it), restarts and failure check are done by
