@@ -18,27 +18,20 @@ initial dictionary induced from the given start map instead of from sorted simil
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import write_report  # noqa: E402
+from probe_common import add_pair_args, load_pair, report_header, run_meta  # noqa: E402
 
-from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
+from udm import get_aligner  # noqa: E402
 from udm.aligners.selflearn import SelfLearningAligner  # noqa: E402
-from udm.mapping import Mapping  # noqa: E402
-from udm.normalize import normalize  # noqa: E402
 from udm.refinement import induce_dictionary, refine  # noqa: E402
 
 
@@ -56,26 +49,12 @@ class SelfLearningFrom(SelfLearningAligner):
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--src", required=True)
-    ap.add_argument("--tgt", required=True)
-    ap.add_argument("--lexicon", required=True, help="prefix of <prefix>.train.txt / <prefix>.test.txt")
-    ap.add_argument("--max-vocab", type=int, default=20000)
-    ap.add_argument("--refine-iters", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default="final_step")
-    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+    add_pair_args(ap, "final_step")
     args = ap.parse_args(argv)
 
     t_start = time.time()
-    src = Embeddings.load(args.src).top(args.max_vocab)
-    tgt = Embeddings.load(args.tgt).top(args.max_vocab)
-    train = Lexicon.load(args.lexicon + ".train.txt")
-    test = Lexicon.load(args.lexicon + ".test.txt")
-    spec = get_aligner("gw").normalize
-    x, y = normalize(src.vectors, spec), normalize(tgt.vectors, spec)
-
-    def p1(w: np.ndarray) -> float:
-        return evaluate_mapping(Mapping(w, spec, spec, {}), src, tgt, test).get("csls", 1)
+    data = load_pair(args)
+    src, tgt, train, x, y, p1 = data.src, data.tgt, data.train, data.x, data.y, data.p1
 
     t0 = time.time()
     starts = {"supervised Procrustes (train lexicon)":
@@ -87,10 +66,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "gw initialisation (no refinement)": time.time() - t0}
     rows: list[dict] = []
     for label, w0 in starts.items():
+        p1_start = p1(w0)
         t0 = time.time()
         w, _ = refine(x, y, w0, n_iter=args.refine_iters)
         rows.append({"start": label, "final_step": f"shared refinement ({args.refine_iters} iterations)",
-                     "p1_start": p1(w0), "p1": p1(w), "sl_objective": None, "sl_iterations": None,
+                     "p1_start": p1_start, "p1": p1(w), "sl_objective": None, "sl_iterations": None,
                      "seconds": time.time() - t0, "start_seconds": start_seconds[label]})
         print(rows[-1], file=sys.stderr, flush=True)
         t0 = time.time()
@@ -98,25 +78,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         w_sl = sl.W
         w, _ = refine(x, y, w_sl, n_iter=args.refine_iters)
         rows.append({"start": label, "final_step": "stochastic self-learning (top 20k, union CSLS)",
-                     "p1_start": p1(w0), "p1": p1(w_sl), "sl_objective": sl.meta.get("sl_objective"),
+                     "p1_start": p1_start, "p1": p1(w_sl), "sl_objective": sl.meta.get("sl_objective"),
                      "sl_iterations": sl.meta.get("sl_iterations"), "seconds": time.time() - t0,
                      "start_seconds": start_seconds[label]})
         rows.append({**rows[-1], "final_step": f"stochastic self-learning, then shared refinement ({args.refine_iters})",
                      "p1": p1(w)})
         print(rows[-2:], file=sys.stderr, flush=True)
 
-    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
-                            text=True).stdout.strip()
-    meta = {"command": "python experiments/final_step_probe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
-            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
-            "src": args.src, "tgt": args.tgt, "words": [len(src), len(tgt)]}
+    meta = run_meta("final_step_probe.py", argv, t_start, args, data)
     f = lambda v, p=1: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
-    lines = [f"# Final step: shared refinement vs stochastic self-learning ({Path(args.src).name} -> {Path(args.tgt).name})\n",
-             "Written by `experiments/final_step_probe.py`; nothing edited by hand.\n",
-             f"- command: `{meta['command']}`", f"- date: {meta['date']}; commit `{commit}`",
-             f"- machine: {meta['machine']}; load average at end {meta['load_average_end'][0]:.1f}; wall {meta['wall_s']:.0f} s",
+    lines = report_header(f"Final step: shared refinement vs stochastic self-learning "
+                          f"({Path(args.src).name} -> {Path(args.tgt).name})", "final_step_probe.py", meta) + [
              f"- top {len(src)}/{len(tgt)} words; P@1 = CSLS P@1 (%) on {args.lexicon}.test.txt; "
              "self-learning objective = mean cosine of the induced dictionary at its best iteration\n",
              "| start | final step | P@1 of the start | P@1 after | self-learning objective | iterations | seconds |",

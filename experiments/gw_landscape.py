@@ -22,66 +22,46 @@ not the translation. Example (the study's cached en-de shared-documents vectors)
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import write_report  # noqa: E402
+from probe_common import add_pair_args, load_pair, report_header, run_meta  # noqa: E402
 
-from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
+from udm import Lexicon, get_aligner  # noqa: E402
 from udm.aligners.gw import gw_coupling, gw_objective, staged_gw_coupling  # noqa: E402
-from udm.mapping import Mapping  # noqa: E402
-from udm.normalize import normalize  # noqa: E402
+from udm.criteria import muse_criterion  # noqa: E402
 from udm.ot import coupling_pairs  # noqa: E402
 from udm.procrustes import procrustes  # noqa: E402
 from udm.refinement import refine  # noqa: E402
-from udm.criteria import muse_criterion  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--src", required=True)
-    ap.add_argument("--tgt", required=True)
-    ap.add_argument("--lexicon", required=True, help="prefix of <prefix>.train.txt / <prefix>.test.txt")
+    add_pair_args(ap, "gw_landscape")
     ap.add_argument("--full-lexicon", required=True, help="the whole gold lexicon (to count correct seed pairs)")
-    ap.add_argument("--max-vocab", type=int, default=20000)
     ap.add_argument("--n", type=int, default=5000, help="GW words (the aligner's n_words)")
     ap.add_argument("--random-starts", type=int, default=3)
     ap.add_argument("--random-only", action="store_true",
                     help="skip the cold / oracle / coarse-to-fine rows (the oracle objective is still reported)")
-    ap.add_argument("--refine-iters", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default="gw_landscape")
-    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
 
     t_start = time.time()
-    src = Embeddings.load(args.src).top(args.max_vocab)
-    tgt = Embeddings.load(args.tgt).top(args.max_vocab)
-    train = Lexicon.load(args.lexicon + ".train.txt")
-    test = Lexicon.load(args.lexicon + ".test.txt")
+    data = load_pair(args)
+    src, tgt, x, y, p1 = data.src, data.tgt, data.x, data.y, data.p1
     gold: dict[str, set[str]] = {}
     for a, b in Lexicon.load(args.full_lexicon).pairs:
         gold.setdefault(a, set()).add(b)
-    spec = get_aligner("gw").normalize
-    x = normalize(src.vectors, spec)
-    y = normalize(tgt.vectors, spec)
     d = x.shape[1]
 
-    def p1(w: np.ndarray) -> float:
-        return evaluate_mapping(Mapping(w, spec, spec, {}), src, tgt, test).get("csls", 1)
-
-    sup = get_aligner("procrustes", refine_iters=args.refine_iters, progress=False).fit(src, tgt, train)
+    sup = get_aligner("procrustes", refine_iters=args.refine_iters, progress=False).fit(src, tgt, data.train)
     rows: list[dict] = [{"start": "supervised Procrustes + refinement (train lexicon)", "words": "-", "objective": None,
                          "seed_pairs": "-", "p1_init": None, "p1_refined": p1(sup.W),
                          "criterion": muse_criterion(x @ sup.W, y), "seconds": None}]
@@ -124,18 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         record(f"random rotation {r}, coarse-to-fine (coarse objective {info['gw_coarse_objective']:.6f})",
                n, plan, xt, yt, t0)
 
-    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
-                            text=True).stdout.strip()
-    meta = {"command": "python experiments/gw_landscape.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
-            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
-            "src": args.src, "tgt": args.tgt, "words": [len(src), len(tgt)], "n": n}
+    meta = run_meta("gw_landscape.py", argv, t_start, args, data, n=n)
     f = lambda v, p=4: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
-    lines = [f"# Gromov-Wasserstein landscape: {Path(args.src).name} -> {Path(args.tgt).name}\n",
-             "Written by `experiments/gw_landscape.py`; nothing edited by hand.\n",
-             f"- command: `{meta['command']}`", f"- date: {meta['date']}; commit `{commit}`",
-             f"- machine: {meta['machine']}; load average at end {meta['load_average_end'][0]:.1f}; wall {meta['wall_s']:.0f} s",
+    lines = report_header(f"Gromov-Wasserstein landscape: {Path(args.src).name} -> {Path(args.tgt).name}",
+                          "gw_landscape.py", meta) + [
              f"- GW on the top {n} words of {len(src)}/{len(tgt)}; P@1 = CSLS P@1 on {args.lexicon}.test.txt; "
              f"refinement {args.refine_iters} iterations; objective = ||X^T T Y||_F^2 (higher = better match); "
              "seed pairs = correct / in gold lexicon / all mutual-argmax pairs of the coupling\n",

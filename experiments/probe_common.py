@@ -1,0 +1,85 @@
+"""Shared set-up of the single-pair probes (``gw_landscape.py``, ``final_step_probe.py``): their common options,
+loading one pair of vector files with its train/test split, CSLS P@1 of a map, and the report's provenance header.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
+from udm.mapping import Mapping  # noqa: E402
+from udm.normalize import normalize  # noqa: E402
+
+
+def add_pair_args(ap: argparse.ArgumentParser, name: str) -> None:
+    """The options every probe takes: the two vector files, the split prefix, vocabulary, refinement, seed, output."""
+    ap.add_argument("--src", required=True)
+    ap.add_argument("--tgt", required=True)
+    ap.add_argument("--lexicon", required=True, help="prefix of <prefix>.train.txt / <prefix>.test.txt")
+    ap.add_argument("--max-vocab", type=int, default=20000)
+    ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default=name)
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+
+
+@dataclass
+class PairData:
+    """One pair's top-``max_vocab`` embeddings, train/test lexicons, and their matrices normalised as ``gw`` does."""
+
+    src: Embeddings
+    tgt: Embeddings
+    train: Lexicon
+    test: Lexicon
+    spec: str
+    x: np.ndarray
+    y: np.ndarray
+
+    def p1(self, w: np.ndarray) -> float:
+        """CSLS P@1 of the map ``w`` (acting on the normalised source) on the test lexicon."""
+        return evaluate_mapping(Mapping(w, self.spec, self.spec, {}), self.src, self.tgt, self.test).get("csls", 1)
+
+
+def load_pair(args: argparse.Namespace) -> PairData:
+    """The pair named by ``--src/--tgt/--lexicon``; a missing or malformed input exits with one line."""
+    try:
+        src = Embeddings.load(args.src).top(args.max_vocab)
+        tgt = Embeddings.load(args.tgt).top(args.max_vocab)
+        train, test = Lexicon.load(args.lexicon + ".train.txt"), Lexicon.load(args.lexicon + ".test.txt")
+    except UdmError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    spec = get_aligner("gw").normalize
+    return PairData(src, tgt, train, test, spec, normalize(src.vectors, spec), normalize(tgt.vectors, spec))
+
+
+def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argparse.Namespace, data: PairData,
+             **extra: Any) -> dict:
+    """Provenance of a probe run: command, date, commit, machine, load, wall time, inputs."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"command": f"python experiments/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
+            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
+            "src": args.src, "tgt": args.tgt, "words": [len(data.src), len(data.tgt)], **extra}
+
+
+def report_header(title: str, script: str, meta: dict) -> list[str]:
+    """The first lines of a probe's Markdown report (title, provenance)."""
+    return [f"# {title}\n", f"Written by `experiments/{script}`; nothing edited by hand.\n",
+            f"- command: `{meta['command']}`", f"- date: {meta['date']}; commit `{meta['commit']}`",
+            f"- machine: {meta['machine']}; load average at end {meta['load_average_end'][0]:.1f}; wall {meta['wall_s']:.0f} s"]
