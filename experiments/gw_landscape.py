@@ -38,6 +38,7 @@ from probe_common import add_pair_args, load_pair, report_header, run_meta  # no
 from udm import Lexicon, get_aligner  # noqa: E402
 from udm.aligners.gw import gw_coupling, gw_objective, staged_gw_coupling  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
 from udm.ot import coupling_pairs  # noqa: E402
 from udm.procrustes import procrustes  # noqa: E402
 from udm.refinement import refine  # noqa: E402
@@ -54,10 +55,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
 
     t_start = time.time()
+    try:
+        full = Lexicon.load(args.full_lexicon)
+    except UdmError as exc:
+        raise SystemExit(f"error: {exc}") from None
     data = load_pair(args)
     src, tgt, x, y, p1 = data.src, data.tgt, data.x, data.y, data.p1
     gold: dict[str, set[str]] = {}
-    for a, b in Lexicon.load(args.full_lexicon).pairs:
+    for a, b in full.pairs:
         gold.setdefault(a, set()).add(b)
     d = x.shape[1]
 

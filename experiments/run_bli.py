@@ -952,7 +952,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not has_train and not st.coverage_only:
                 st.fail(f"the {st.pair} lexicon leaves no train pairs beside {st.info['test_pairs']} test pairs", "coverage-only")
             if st.coverage_only:
-                st.fail(f"coverage row only: {st.info['split']['test_words']} test words < {MIN_TEST_WORDS}", "coverage-only")
+                st.fail(f"{st.info['split']['test_words']} test words < {MIN_TEST_WORDS}, too few to score", "coverage-only")
         except Exception as exc:  # noqa: BLE001 - a setting that cannot be prepared is recorded, not fatal
             st.fail(f"{type(exc).__name__}: {exc}")
             log(f"{st.id}: {st.reason}")
