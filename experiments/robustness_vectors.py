@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in files:
         d = json.loads(f.read_text())
         vseed = d["meta"]["params"].get("vector_seed", 0)
+        restarts = d["meta"]["params"].get("restarts") or 1
         for st in d["settings"]:
             if args.setting and st["id"] != args.setting:
                 continue
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             for c in cells:
                 if c["method"] in ("procrustes", "rcsls", "identical", "sup") or c.get("status") != "ok":
                     continue
-                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "method": c["method"],
+                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "method": c["method"] + (f" ({restarts} restarts)" if restarts > 1 else ""),
                              "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
                              "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
                              "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"]})
