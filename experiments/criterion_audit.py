@@ -1,0 +1,151 @@
+"""Can the dictionary-free criterion be trusted? One audit over every unsupervised run of the committed studies.
+
+Each ``run_bli.py`` report judges the criterion within its own runs. This script pools the unsupervised runs of
+all ``experiments/results/<glob>.json`` study files (default ``bli*.json``), counts each distinct run once (the
+same cached cell can appear in several reports), and reports
+
+* how often the aligner's own "failed" flag agrees with the outcome (success = CSLS P@1 > 5%, the study's
+  threshold), with the false accepts (a failed map returned as good) and false rejects listed;
+* Spearman's rank correlation of the criterion with P@1 over all runs and within each pair of vector spaces;
+* a scatter plot of criterion against P@1 (``<name>.png``, needs matplotlib: the ``bench`` extra).
+
+    python experiments/criterion_audit.py --name criterion_audit
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bli_core import SUCCESS_P1, spearman, write_report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPERVISED = ("procrustes", "rcsls", "identical", "sup")
+
+
+def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
+    """Distinct unsupervised runs of the study files, and one provenance row per file read."""
+    runs: dict[tuple, dict] = {}
+    sources: list[dict] = []
+    for f in files:
+        try:
+            d = json.loads(f.read_text())
+            meta, settings = d["meta"], d["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a run_bli study file (a probe or another benchmark)
+        params = meta.get("params", {})
+        n = 0
+        for st in settings:
+            if st.get("status") != "ok":
+                continue
+            vec = st.get("vectors") or {}
+            for c in st.get("cells", []):
+                if c.get("method") in SUPERVISED or c.get("status") != "ok" or c.get("criterion") is None:
+                    continue
+                key = (vec.get("src", {}).get("key"), vec.get("tgt", {}).get("key"), st.get("test_lexicon"),
+                       c["method"], c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),
+                       round(c["criterion"], 6))
+                n += 1
+                runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": st["pair"], "regime": st["regime"],
+                                      "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
+                                      "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
+                                      "flagged_failed": bool(c.get("aligner_failed"))})
+        sources.append({"file": f.name, "commit": meta.get("git", {}).get("commit", "?")[:12], "date": meta.get("date"),
+                        "unsupervised_cells": n})
+    return list(runs.values()), sources
+
+
+def scatter(rows: list[dict], path: Path) -> Optional[str]:
+    """Criterion against P@1, flagged runs marked; None when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for flagged, marker, label in ((False, "o", "returned as a mapping"), (True, "x", "flagged failed")):
+        pts = [r for r in rows if r["flagged_failed"] == flagged]
+        ax.scatter([r["criterion"] for r in pts], [100 * r["p1"] for r in pts], marker=marker, label=label, alpha=0.7)
+    ax.axhline(100 * SUCCESS_P1, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("dictionary-free criterion (mean CSLS cosine of the top-10k translations)")
+    ax.set_ylabel("CSLS P@1 (%)")
+    ax.set_title(f"{len(rows)} distinct unsupervised runs")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path.name
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--glob", action="append", help="study files to read, relative to --results-dir (default bli*.json)")
+    ap.add_argument("--results-dir", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--name", default="criterion_audit")
+    args = ap.parse_args(argv)
+    res = Path(args.results_dir)
+    files = sorted({f for g in (args.glob or ["bli*.json"]) for f in res.glob(g)})
+    rows, sources = collect(files)
+    if not rows:
+        print(f"criterion_audit: no unsupervised runs in {', '.join(args.glob or ['bli*.json'])} under {res}",
+              file=sys.stderr)
+        return 2
+    ok = [r["p1"] > SUCCESS_P1 for r in rows]
+    agree = sum(1 for r, s in zip(rows, ok) if r["flagged_failed"] != s)
+    false_accept = [r for r, s in zip(rows, ok) if not s and not r["flagged_failed"]]
+    false_reject = [r for r, s in zip(rows, ok) if s and r["flagged_failed"]]
+    rho = spearman([r["criterion"] for r in rows], [r["p1"] for r in rows])
+    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = ["# Criterion audit: every unsupervised run of the committed studies\n",
+             "Written by `experiments/criterion_audit.py`; nothing edited by hand. A run is counted once however many "
+             f"reports hold it. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; `flag right` = the aligner's own failed "
+             "flag agrees with the outcome.\n",
+             f"- command: `python experiments/criterion_audit.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+             "- read: " + ", ".join(f"{s['file']} ({s['unsupervised_cells']} unsupervised cells, commit {s['commit']}, "
+                                    f"{s['date']})" for s in sources) + "\n",
+             "| distinct runs | successes | flagged failed | flag right | false accepts | false rejects | Spearman(criterion, P@1) |",
+             "|---|---|---|---|---|---|---|",
+             f"| {len(rows)} | {sum(ok)} | {sum(r['flagged_failed'] for r in rows)} | {agree}/{len(rows)} | "
+             f"{len(false_accept)} | {len(false_reject)} | {f(rho)} |\n",
+             "## Per regime and method\n",
+             "| regime | method | runs | successes | flag right | Spearman |", "|---|---|---|---|---|---|"]
+    for key in sorted({(r["regime"], r["method"]) for r in rows}):
+        rs = [r for r in rows if (r["regime"], r["method"]) == key]
+        s = [r["p1"] > SUCCESS_P1 for r in rs]
+        lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {sum(s)} | "
+                     f"{sum(1 for r, x in zip(rs, s) if r['flagged_failed'] != x)}/{len(rs)} | "
+                     f"{f(spearman([r['criterion'] for r in rs], [r['p1'] for r in rs]))} |")
+    lines += ["\n## Within one pair of vector spaces (3 or more runs)\n",
+              "Criterion values are comparable only on the same two spaces, so this is where ranking runs by it matters.\n",
+              "| setting | vectors (src/tgt key) | runs | Spearman | best-criterion run's P@1 | best P@1 |", "|---|---|---|---|---|---|"]
+    for key in sorted({(r["setting"], r["vectors"]) for r in rows}):
+        rs = [r for r in rows if (r["setting"], r["vectors"]) == key]
+        if len(rs) < 3:
+            continue
+        pick = max(rs, key=lambda r: r["criterion"])
+        lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {f(spearman([r['criterion'] for r in rs], [r['p1'] for r in rs]))} | "
+                     f"{100 * pick['p1']:.1f} | {100 * max(r['p1'] for r in rs):.1f} |")
+    for title, bad in (("False accepts (failed, returned as a mapping)", false_accept),
+                       ("False rejects (succeeded, flagged failed)", false_reject)):
+        lines.append(f"\n## {title}: {len(bad)}\n")
+        lines += [f"- {r['setting']} {r['method']} seed {r['seed']} (restarts {r['restarts']}, {r['file']}): "
+                  f"P@1 {100 * r['p1']:.1f}, criterion {r['criterion']:.4f}" for r in bad]
+    plot = scatter(rows, res / f"{args.name}.png")
+    if plot:
+        lines.append(f"\nPlot: `{plot}` (criterion against P@1, flagged runs as crosses).")
+    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho}, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
