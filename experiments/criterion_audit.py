@@ -51,7 +51,8 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
                        c["method"], c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),
                        round(c["criterion"], 6))
                 n += 1
-                runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": st["pair"], "regime": st["regime"],
+                pair, regime = st["id"].split("/")[:2]
+                runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": pair, "regime": regime,
                                       "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
                                       "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
                                       "flagged_failed": bool(c.get("aligner_failed"))})

@@ -158,3 +158,20 @@ def test_robustness_over_vector_seeds_counts_success_ratio_and_flags(tmp_path):
     summary = [ln for ln in (tmp_path / "out.md").read_text().splitlines() if ln.startswith("| en-de/none/1 | gw | 3 |")]
     assert summary == ["| en-de/none/1 | gw | 3 | 2/3 | 9.7 | 6.3 | 1.0 | 16.0 | 0.68 | 1/3 | 2/3 |"]
     assert rv.main(["--prefix", "nothing_", "--results-dir", str(tmp_path)]) == 2
+
+
+def test_criterion_audit_counts_each_run_once_and_finds_false_accepts(tmp_path):
+    import shutil
+
+    import criterion_audit as ca
+
+    _fake_result(tmp_path / "bli_a.json", 0, 0.20, 0.16, False)   # success, flag right
+    _fake_result(tmp_path / "bli_b.json", 1, 0.20, 0.01, False)   # failure the flag missed
+    _fake_result(tmp_path / "bli_c.json", 2, 0.10, 0.02, True)    # failure, flagged
+    shutil.copy(tmp_path / "bli_a.json", tmp_path / "bli_a_again.json")  # the same cached cell in a second report
+    (tmp_path / "bli_probe.json").write_text('{"rows": []}')           # not a study file: skipped
+    assert ca.main(["--results-dir", str(tmp_path), "--name", "audit"]) == 0
+    md = (tmp_path / "audit.md").read_text()
+    assert "| 3 | 1 | 1 | 2/3 | 1 | 0 |" in md
+    assert "en-de/none/1 gw seed 0 (restarts 1, bli_b.json): P@1 1.0" in md
+    assert ca.main(["--results-dir", str(tmp_path), "--glob", "none*.json"]) == 2
