@@ -335,3 +335,25 @@ def test_nearest_orthogonal_numpy_and_torch_agree():
     assert isinstance(q_t, torch.Tensor) and q_t.dtype == torch.float32
     assert np.allclose(q_np @ q_np.T, np.eye(12), atol=1e-5)
     assert np.allclose(q_t.numpy(), q_np, atol=1e-4)
+
+
+def test_nearest_orthogonal_retries_a_failed_float32_svd_in_float64(monkeypatch):
+    # float32 SVD failed to converge on a 300-d map one SGD step from orthogonal (adversarial, real en-de vectors)
+    import torch
+
+    real_svd = torch.linalg.svd
+
+    def flaky_svd(a, *args, **kwargs):
+        if a.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("linalg.svd: The algorithm failed to converge")
+        return real_svd(a, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "svd", flaky_svd)
+    w = np.linalg.qr(np.random.default_rng(4).standard_normal((20, 20)))[0].astype(np.float32)
+    w += 1e-3 * np.random.default_rng(5).standard_normal(w.shape).astype(np.float32)
+    q = nearest_orthogonal(torch.from_numpy(w))
+    assert q.dtype == torch.float32 and np.allclose(q.numpy() @ q.numpy().T, np.eye(20), atol=1e-5)
+    w[0, 0] = np.nan
+    for bad in (w, torch.from_numpy(w)):
+        with pytest.raises(UdmError, match="NaN or inf"):
+            nearest_orthogonal(bad)

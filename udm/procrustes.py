@@ -32,7 +32,18 @@ def nearest_orthogonal(w):
     if not isinstance(w, np.ndarray) and hasattr(w, "detach"):
         import torch
 
-        u, _, vh = torch.linalg.svd(w, full_matrices=False)
+        if not bool(torch.isfinite(w).all()):
+            raise UdmError("nearest_orthogonal: the matrix has NaN or inf entries (a training step diverged)")
+        try:
+            u, _, vh = torch.linalg.svd(w, full_matrices=False)
+        except torch.linalg.LinAlgError:
+            # float32 SVD can fail to converge when the singular values cluster, as they do for a matrix one small
+            # step away from orthogonal (seen at 300-d in adversarial training); float64 does not
+            u, _, vh = torch.linalg.svd(w.double(), full_matrices=False)
+            return (u @ vh).to(w.dtype)
         return u @ vh
-    u, _, vt = np.linalg.svd(np.asarray(w, dtype=np.float64), full_matrices=False)
+    w64 = np.asarray(w, dtype=np.float64)
+    if not np.isfinite(w64).all():
+        raise UdmError("nearest_orthogonal: the matrix has NaN or inf entries (a training step diverged)")
+    u, _, vt = np.linalg.svd(w64, full_matrices=False)
     return (u @ vt).astype(np.float32)
