@@ -128,13 +128,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     lines += ["\n## Within one pair of vector spaces (3 or more runs)\n",
               "Criterion values are comparable only on the same two spaces, so this is where ranking runs by it matters.\n",
               "| setting | vectors (src/tgt key) | runs | Spearman | best-criterion run's P@1 | best P@1 |", "|---|---|---|---|---|---|"]
-    for key in sorted({(r["setting"], r["vectors"]) for r in rows}):
-        rs = [r for r in rows if (r["setting"], r["vectors"]) == key]
-        if len(rs) < 3:
-            continue
+    groups = [[r for r in rows if (r["setting"], r["vectors"]) == key]
+              for key in sorted({(r["setting"], r["vectors"]) for r in rows})]
+    groups = [rs for rs in groups if len(rs) >= 3]
+    best_picked = sum(1 for rs in groups if max(rs, key=lambda r: r["criterion"])["p1"] == max(r["p1"] for r in rs))
+    for rs in groups:
+        key = (rs[0]["setting"], rs[0]["vectors"])
         pick = max(rs, key=lambda r: r["criterion"])
         lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {f(spearman([r['criterion'] for r in rs], [r['p1'] for r in rs]))} | "
                      f"{100 * pick['p1']:.1f} | {100 * max(r['p1'] for r in rs):.1f} |")
+    lines.append(f"\nThe best-criterion run is a best run (highest P@1) in {best_picked} of {len(groups)} groups.")
+    crit_ok = [r["criterion"] for r, x in zip(rows, ok) if x]
+    crit_bad = [r["criterion"] for r, x in zip(rows, ok) if not x]
+    lines.append("\n| outcome | runs | criterion min | criterion max |\n|---|---|---|---|")
+    for label, cs in (("success", crit_ok), ("failure", crit_bad)):
+        if cs:
+            lines.append(f"| {label} | {len(cs)} | {min(cs):.4f} | {max(cs):.4f} |")
     for title, bad in (("False accepts (failed, returned as a mapping)", false_accept),
                        ("False rejects (succeeded, flagged failed)", false_reject)):
         lines.append(f"\n## {title}: {len(bad)}\n")
