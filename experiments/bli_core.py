@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 SUCCESS_P1 = 0.05  # an unsupervised run "succeeds" when CSLS P@1 > 5%
+SUPERVISED_CELLS = ("procrustes", "rcsls", "identical", "sup")  # cell methods fitted on labelled pairs
 CURVE_NS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
 
 

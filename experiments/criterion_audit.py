@@ -22,10 +22,9 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import SUCCESS_P1, spearman, write_report  # noqa: E402
+from bli_core import SUCCESS_P1, SUPERVISED_CELLS, spearman, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPERVISED = ("procrustes", "rcsls", "identical", "sup")
 
 
 def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
@@ -45,7 +44,7 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
                 continue
             vec = st.get("vectors") or {}
             for c in st.get("cells", []):
-                if c.get("method") in SUPERVISED or c.get("status") != "ok" or c.get("criterion") is None:
+                if c.get("method") in SUPERVISED_CELLS or c.get("status") != "ok" or c.get("criterion") is None:
                     continue
                 key = (vec.get("src", {}).get("key"), vec.get("tgt", {}).get("key"), st.get("test_lexicon"),
                        c["method"], c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),

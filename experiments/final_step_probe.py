@@ -28,8 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import write_report  # noqa: E402
-from probe_common import add_pair_args, load_pair, report_header, run_meta  # noqa: E402
+from probe_common import add_pair_args, fmt, load_pair, report_header, run_meta, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
 from udm.aligners.selflearn import SelfLearningAligner  # noqa: E402
@@ -90,7 +89,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(rows[-2:], file=sys.stderr, flush=True)
 
     meta = run_meta("final_step_probe.py", argv, t_start, args, data)
-    f = lambda v, p=1: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = report_header(f"Final step: shared refinement vs stochastic self-learning "
                           f"({Path(args.src).name} -> {Path(args.tgt).name})", "final_step_probe.py", meta) + [
              f"- top {len(src)}/{len(tgt)} words; P@1 = CSLS P@1 (%) on {args.lexicon}.test.txt; "
@@ -98,10 +96,9 @@ def main(argv: Optional[list[str]] = None) -> int:
              "| start | final step | P@1 of the start | P@1 after | self-learning objective | iterations | seconds |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['start']} | {r['final_step']} | {f(100 * r['p1_start'])} | {f(100 * r['p1'])} | "
-                     f"{f(r['sl_objective'], 4)} | {f(r['sl_iterations'])} | {f(r['seconds'], 0)} |")
-    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+        lines.append(f"| {r['start']} | {r['final_step']} | {fmt(100 * r['p1_start'], 1)} | {fmt(100 * r['p1'], 1)} | "
+                     f"{fmt(r['sl_objective'], 4)} | {fmt(r['sl_iterations'], 1)} | {fmt(r['seconds'], 0)} |")
+    write_probe_report(args, meta, rows, lines)
     return 0
 
 

@@ -32,8 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import write_report  # noqa: E402
-from probe_common import add_pair_args, load_pair, report_header, run_meta  # noqa: E402
+from probe_common import add_pair_args, fmt, load_pair, report_header, run_meta, write_probe_report  # noqa: E402
 
 from udm import Lexicon, get_aligner  # noqa: E402
 from udm.aligners.gw import gw_coupling, gw_objective, staged_gw_coupling  # noqa: E402
@@ -110,7 +109,6 @@ def main(argv: Optional[list[str]] = None) -> int:
                n, plan, xt, yt, t0)
 
     meta = run_meta("gw_landscape.py", argv, t_start, args, data, n=n)
-    f = lambda v, p=4: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = report_header(f"Gromov-Wasserstein landscape: {Path(args.src).name} -> {Path(args.tgt).name}",
                           "gw_landscape.py", meta) + [
              f"- GW on the top {n} words of {len(src)}/{len(tgt)}; P@1 = CSLS P@1 on {args.lexicon}.test.txt; "
@@ -119,11 +117,10 @@ def main(argv: Optional[list[str]] = None) -> int:
              "| start | words | GW objective | seed pairs | P@1 init | P@1 refined | criterion | GW seconds |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['start']} | {r['words']} | {f(r['objective'], 6)} | {r['seed_pairs']} | "
-                     f"{f(None if r['p1_init'] is None else 100 * r['p1_init'], 1)} | {f(100 * r['p1_refined'], 1)} | "
-                     f"{f(r['criterion'])} | {f(r['seconds'], 0)} |")
-    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+        lines.append(f"| {r['start']} | {r['words']} | {fmt(r['objective'], 6)} | {r['seed_pairs']} | "
+                     f"{fmt(None if r['p1_init'] is None else 100 * r['p1_init'], 1)} | {fmt(100 * r['p1_refined'], 1)} | "
+                     f"{fmt(r['criterion'], 4)} | {fmt(r['seconds'], 0)} |")
+    write_probe_report(args, meta, rows, lines)
     return 0
 
 

@@ -19,6 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bli_core import write_report  # noqa: E402
 from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.mapping import Mapping  # noqa: E402
@@ -76,6 +77,17 @@ def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argpa
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
             "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
             "src": args.src, "tgt": args.tgt, "words": [len(data.src), len(data.tgt)], **extra}
+
+
+def fmt(v: Any, p: int) -> str:
+    """One table cell: ``-`` for None, a float with ``p`` decimals, anything else as text."""
+    return "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))
+
+
+def write_probe_report(args: argparse.Namespace, meta: dict, rows: list[dict], lines: list[str]) -> None:
+    """Write ``<out-dir>/<name>.md`` and ``.json`` (provenance + rows, atomically) and print the Markdown."""
+    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def report_header(title: str, script: str, meta: dict) -> list[str]:

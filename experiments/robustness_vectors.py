@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import SUCCESS_P1, write_report  # noqa: E402  (the study's one success threshold and writer)
+from bli_core import SUCCESS_P1, SUPERVISED_CELLS, write_report  # noqa: E402  (the study's one success threshold and writer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = st["cells"]
             sup = next((c for c in cells if c["method"] == "procrustes" and c.get("status") == "ok"), None)
             for c in cells:
-                if c["method"] in ("procrustes", "rcsls", "identical", "sup") or c.get("status") != "ok":
+                if c["method"] in SUPERVISED_CELLS or c.get("status") != "ok":
                     continue
                 rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "method": c["method"] + (f" ({restarts} restarts)" if restarts > 1 else ""),
                              "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],

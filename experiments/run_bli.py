@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import (SUCCESS_P1, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
+from bli_core import (SUCCESS_P1, SUPERVISED_CELLS, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
                       format_worth, gap, read_cell, run_in_child, seed_summary, spearman, vectors_key, worth_n,
                       write_json, write_report)
 
@@ -318,7 +318,7 @@ def _align_child(spec: dict) -> dict:
     method, seed = spec["method"], spec["seed"]
     common = {"seed": seed, "progress": False, "refine_iters": spec["refine_iters"]}
     extra: dict[str, Any] = {}
-    if method in ("procrustes", "rcsls", "identical", "sup"):
+    if method in SUPERVISED_CELLS:
         train = Lexicon.load(spec["train_lex"])
         if method == "identical":
             lex = identical_strings(src, tgt)
