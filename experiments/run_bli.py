@@ -57,6 +57,8 @@ for _m in UNSUPERVISED:
     METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py",
                        f"udm/aligners/{ {'wp': 'wasserstein_procrustes'}.get(_m, _m) }.py"]
 
+# per-step records kept in each cell's JSON (refinement steps, restarts, adversarial epochs, auto's candidates)
+TRACE_KEYS = ("refinement", "restarts", "adv_epochs", "candidates")
 
 # ====================================================================== settings
 @dataclass
@@ -346,7 +348,8 @@ def _align_child(spec: dict) -> dict:
         crit = muse_criterion(mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors))
     return {"scores": d["scores"], "coverage": d["coverage"], "criterion": float(crit),
             "aligner_failed": bool(mapping.failed), "fit_seconds": mapping.meta.get("fit_seconds"),
-            "meta": {k: v for k, v in mapping.meta.items() if isinstance(v, (int, float, str, bool))}, **extra}
+            "meta": {k: v for k, v in mapping.meta.items() if isinstance(v, (int, float, str, bool))},
+            "trace": {k: mapping.meta[k] for k in TRACE_KEYS if k in mapping.meta}, **extra}
 
 
 def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
