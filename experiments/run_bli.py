@@ -57,6 +57,8 @@ for _m in UNSUPERVISED:
     METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py",
                        f"udm/aligners/{ {'wp': 'wasserstein_procrustes'}.get(_m, _m) }.py"]
 
+# methods whose result does not depend on the seed when they run one start (the study runs them once)
+SEED_FREE_SINGLE_START = ("gw",)
 # per-step records kept in each cell's JSON (refinement steps, restarts, adversarial epochs, auto's candidates)
 TRACE_KEYS = ("refinement", "restarts", "adv_epochs", "candidates")
 
@@ -388,7 +390,9 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             add("sup", seed_n=n)
     for meth in UNSUPERVISED:
         if meth in m:
-            for seed in range(args.seeds):
+            # gw's single start is deterministic (the seed only draws the rotations of restarts 2..K): one run
+            n_seeds = 1 if meth in SEED_FREE_SINGLE_START and (args.restarts or 1) == 1 else args.seeds
+            for seed in range(n_seeds):
                 add(meth, seed, time_budget=args.time_budget, restarts=args.restarts)
     return specs
 
