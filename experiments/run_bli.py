@@ -392,8 +392,10 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
         if meth in m:
             # gw's single start is deterministic (the seed only draws the rotations of restarts 2..K): one run
             n_seeds = 1 if meth in SEED_FREE_SINGLE_START and (args.restarts or 1) == 1 else args.seeds
-            for seed in range(n_seeds):
-                add(meth, seed, time_budget=args.time_budget, restarts=args.restarts)
+            # with K restarts, seed s runs the starts s..s+K-1: seeds K apart keep the runs independent
+            stride = max(1, args.restarts or 1)
+            for i in range(n_seeds):
+                add(meth, i * stride, time_budget=args.time_budget, restarts=args.restarts)
     return specs
 
 
