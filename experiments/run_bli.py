@@ -57,6 +57,10 @@ for _m in UNSUPERVISED:
     METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py",
                        f"udm/aligners/{ {'wp': 'wasserstein_procrustes'}.get(_m, _m) }.py"]
 
+# methods whose result does not depend on the seed when they run one start (the study runs them once)
+SEED_FREE_SINGLE_START = ("gw",)
+# per-step records kept in each cell's JSON (refinement steps, restarts, adversarial epochs, auto's candidates)
+TRACE_KEYS = ("refinement", "restarts", "adv_epochs", "candidates")
 
 # ====================================================================== settings
 @dataclass
@@ -346,7 +350,8 @@ def _align_child(spec: dict) -> dict:
         crit = muse_criterion(mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors))
     return {"scores": d["scores"], "coverage": d["coverage"], "criterion": float(crit),
             "aligner_failed": bool(mapping.failed), "fit_seconds": mapping.meta.get("fit_seconds"),
-            "meta": {k: v for k, v in mapping.meta.items() if isinstance(v, (int, float, str, bool))}, **extra}
+            "meta": {k: v for k, v in mapping.meta.items() if isinstance(v, (int, float, str, bool))},
+            "trace": {k: mapping.meta[k] for k in TRACE_KEYS if k in mapping.meta}, **extra}
 
 
 def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
@@ -385,8 +390,12 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             add("sup", seed_n=n)
     for meth in UNSUPERVISED:
         if meth in m:
-            for seed in range(args.seeds):
-                add(meth, seed, time_budget=args.time_budget, restarts=args.restarts)
+            # gw's single start is deterministic (the seed only draws the rotations of restarts 2..K): one run
+            n_seeds = 1 if meth in SEED_FREE_SINGLE_START and (args.restarts or 1) == 1 else args.seeds
+            # with K restarts, seed s runs the starts s..s+K-1: seeds K apart keep the runs independent
+            stride = max(1, args.restarts or 1)
+            for i in range(n_seeds):
+                add(meth, i * stride, time_budget=args.time_budget, restarts=args.restarts)
     return specs
 
 

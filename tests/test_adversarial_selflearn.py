@@ -187,6 +187,16 @@ def test_time_budget_stops_early(english, cipher):
     assert s.meta["sl_stopped_by_time"] or s.meta["sl_iterations"] < 1000
 
 
+def test_time_budget_bounds_the_whole_fit(english, cipher):
+    code, _ = cipher
+    budget = 3.0
+    s = make("selflearn", max_iter=1000, p0=0.01, p_factor=1.01, refine_iters=50, time_budget=budget).fit(english, code)
+    assert s.meta["search_seconds"] <= 0.85 * budget + 1.5  # the search stops at 85% (one step of slack)
+    steps = s.meta["refinement"]
+    assert steps and (len(steps) == 50 or steps[-1].get("stopped") == "deadline" or steps[-1]["change"] < 1e-4)
+    assert s.meta["fit_seconds"] <= budget + 3.0  # refinement and the failure check fit in the rest
+
+
 def test_selflearn_whitened_self_learning(english, rotated):
     tgt, lex = rotated
     m = make("selflearn", whiten=True, init_sqrt=False).fit(english, tgt)

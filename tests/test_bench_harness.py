@@ -175,3 +175,17 @@ def test_criterion_audit_counts_each_run_once_and_finds_false_accepts(tmp_path):
     assert "| 3 | 1 | 1 | 2/3 | 1 | 0 |" in md
     assert "en-de/none/1 gw seed 0 (restarts 1, bli_b.json): P@1 1.0" in md
     assert ca.main(["--results-dir", str(tmp_path), "--glob", "none*.json"]) == 2
+
+
+def test_align_cell_keeps_per_step_trace():
+    """An unsupervised cell's record keeps the refinement steps and restarts, not only scalar metadata."""
+    import run_bli
+
+    root = Path(__file__).resolve().parents[1]
+    spec = {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
+            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
+            "refine_iters": 2, "time_budget": None, "restarts": 1, "threads": 1}
+    rec = run_bli._align_child(spec)
+    assert rec["scores"]["csls"]["p@1"] > 0.9
+    assert rec["trace"]["refinement"] and rec["trace"]["restarts"][0]["restart"] == 0
+    assert not any(isinstance(v, (list, dict)) for v in rec["meta"].values())

@@ -300,6 +300,16 @@ def test_refinement_improves_a_rough_map():
     assert np.allclose(w, w_true, atol=0.05)
 
 
+def test_refinement_deadline_stops_after_one_step():
+    src, tgt, lex, q = _synthetic_pair(n=1500, d=20, noise=0.01)
+    x, y = normalize(src.vectors), normalize(tgt.vectors)
+    rough = nearest_orthogonal(procrustes(x, y) + 0.3 * np.random.default_rng(7).standard_normal((20, 20)).astype(np.float32))
+    _, full = refine(x, y, rough, n_iter=5, tol=0.0)
+    _, cut = refine(x, y, rough, n_iter=5, tol=0.0, deadline=0.0)  # a deadline long past
+    assert len(full) == 5 and "stopped" not in full[-1]
+    assert len(cut) == 1 and cut[-1]["stopped"] == "deadline"
+
+
 def test_criterion_ranks_correct_map_above_random():
     src, tgt, lex, q = _synthetic_pair(n=1500)
     x, y = normalize(src.vectors), normalize(tgt.vectors)

@@ -189,6 +189,14 @@ def test_stabilised_sinkhorn_small_epsilon_matches_pot():
         resolve_device("nonsense-device")
 
 
+def test_gw_single_start_does_not_depend_on_the_seed(rotated):
+    """The BLI study runs single-start gw once per setting (run_bli.SEED_FREE_SINGLE_START): this must hold."""
+    src, tgt, _ = rotated
+    src, tgt = src.top(300), tgt.top(300)
+    kw = dict(refine_iters=1, refine_rank=300, criterion_words=300, n_words=300)
+    np.testing.assert_array_equal(make("gw", seed=0, **kw).fit(src, tgt).W, make("gw", seed=5, **kw).fit(src, tgt).W)
+
+
 @pytest.mark.parametrize("method", ["gw", "wp"])
 def test_restarts_are_recorded(method, rotated):
     src, tgt, _ = rotated

@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", type=int, default=None, help="refinement iterations (default: the method's)")
     p.add_argument("--refine-rank", type=int, default=15000, help="words per side used for dictionary induction")
     p.add_argument("--restarts", type=int, default=1, help="unsupervised restarts; the criterion keeps the best")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds an unsupervised method may spend")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds the whole unsupervised fit may take (search 85%%, then refinement and the failure check)")
     p.add_argument("--device", default=None, help="torch device for methods that support one (e.g. cuda)")
     p.add_argument("--csls-k", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)

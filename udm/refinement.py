@@ -5,6 +5,7 @@ top-N target words, refit Procrustes on it. Repeating this improves a rough init
 """
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import numpy as np
@@ -58,11 +59,14 @@ def refine(
     seed_pairs: Optional[np.ndarray] = None,
     tol: float = 1e-4,
     progress: bool = False,
+    deadline: Optional[float] = None,
 ) -> tuple[np.ndarray, list[dict]]:
     """Iterative Procrustes from ``w``: induce a dictionary, refit, repeat ``n_iter`` times or until W stops moving.
 
     ``x``/``y`` are normalised source/target matrices in frequency order; ``seed_pairs`` (optional) are always
-    kept in the dictionary (weakly supervised refinement). Returns the refined W and a per-iteration history.
+    kept in the dictionary (weakly supervised refinement). ``deadline`` (a ``time.perf_counter()`` value) stops
+    the loop after the first iteration that ends past it (at least one iteration always runs). Returns the
+    refined W and a per-iteration history (its last entry has ``"stopped": "deadline"`` when the deadline cut it).
     """
     history: list[dict] = []
     for it in tqdm(range(n_iter), desc="refinement", disable=not progress, leave=False):
@@ -77,5 +81,8 @@ def refine(
         w = w_new
         history.append({"iter": it, "pairs": int(len(pairs)), "change": change})
         if change < tol:
+            break
+        if deadline is not None and it + 1 < n_iter and time.perf_counter() >= deadline:
+            history[-1]["stopped"] = "deadline"
             break
     return w, history

@@ -8,6 +8,9 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
+A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
+final refinement stops early when half of what is left is spent, and the failure check refines its random start
+for as many steps as the final refinement ran; a fit overruns by at most about one refinement step.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class UnsupervisedAligner(Aligner):
     needs_dictionary = False
     min_words = 50
     refined_null_margin = 0.14  # share of the headroom (1 - refined null) a run must clear
+    search_share = 0.85  # share of the time budget for initialisations and restarts; the rest refines and checks
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
                  criterion_words: int = 10000, **kwargs):
@@ -63,7 +67,8 @@ class UnsupervisedAligner(Aligner):
         """Fit without a dictionary (``seed_dictionary`` is ignored); see the class docstring."""
         check_embeddings(src, tgt, min_words=self.min_words)
         start = time.perf_counter()
-        self._deadline = None if self.time_budget is None else start + float(self.time_budget)
+        end = None if self.time_budget is None else start + float(self.time_budget)
+        self._deadline = None if end is None else start + self.search_share * float(self.time_budget)
         x = normalize(src.vectors, self.normalize)
         y = normalize(tgt.vectors, self.normalize)
         runs: list[dict[str, Any]] = []
@@ -84,10 +89,17 @@ class UnsupervisedAligner(Aligner):
         w = best_w
         meta: dict[str, Any] = {"method": self.name, "seed": self.seed, "normalize": self.normalize, **best_info,
                                 "restarts": runs, "init_criterion": best_score}
+        meta["search_seconds"] = round(time.perf_counter() - start, 3)
+        refine_steps = self.refine_iters
         if self.refine_iters > 0:
+            now = time.perf_counter()
+            deadline = None if end is None else now + max(0.0, end - now) / 2
             w, history = refine(x, y, w, n_iter=self.refine_iters, max_rank=self.refine_rank, csls_k=self.csls_k,
-                                progress=self.progress)
+                                progress=self.progress, deadline=deadline)
             meta["refinement"] = history
+            if history and history[-1].get("stopped") == "deadline":
+                refine_steps = len(history)
+                log.info("time budget: final refinement stopped after %d step(s)", refine_steps)
         score = self.criterion(x @ w, y)
         null_mean, null_std = null_criterion(x, y, seed=self.seed, n_words=self.criterion_words)
         failed = judge_failure(score, null_mean, null_std)
@@ -95,7 +107,7 @@ class UnsupervisedAligner(Aligner):
         if failed:
             log.warning("%s: criterion %.4f is not above random maps' %.4f: the alignment failed", self.name, score, null_mean)
         elif self.refine_iters > 0:
-            refined_null = self.refined_null_criterion(x, y)
+            refined_null = self.refined_null_criterion(x, y, n_iter=refine_steps)
             meta["criterion_refined_null"] = refined_null
             meta["criterion_headroom_share"] = (score - refined_null) / max(1e-9, 1.0 - refined_null)
             meta["criterion_headroom_needed"] = self.refined_null_margin
@@ -107,8 +119,10 @@ class UnsupervisedAligner(Aligner):
         meta.update({"failed": failed, "fit_seconds": round(time.perf_counter() - start, 3), "time_budget": self.time_budget})
         return Mapping(w, self.normalize, self.normalize, meta)
 
-    def refined_null_criterion(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Criterion of a random orthogonal start after the same refinement this aligner applies."""
+    def refined_null_criterion(self, x: np.ndarray, y: np.ndarray, n_iter: Optional[int] = None) -> float:
+        """Criterion of a random orthogonal start after the same refinement (``n_iter`` steps, default
+        ``refine_iters``) this aligner applied."""
         w0 = random_orthogonal(x.shape[1], np.random.default_rng(self.seed + 7919))
-        w, _ = refine(x, y, w0, n_iter=self.refine_iters, max_rank=self.refine_rank, csls_k=self.csls_k)
+        n_iter = self.refine_iters if n_iter is None else n_iter
+        w, _ = refine(x, y, w0, n_iter=n_iter, max_rank=self.refine_rank, csls_k=self.csls_k)
         return self.criterion(x @ w, y)
