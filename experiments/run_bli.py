@@ -531,8 +531,8 @@ def machine_info() -> dict:
 
 def git_info() -> dict:
     def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        try:  # rstrip, not strip: a porcelain line starts with a space (" M path")
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
     dirty = git("status", "--porcelain", "--untracked-files=all", "udm", "experiments/run_bli.py", "experiments/bli_core.py")
@@ -810,6 +810,21 @@ def render_markdown(results: dict) -> str:
         if pl.endswith("_scaling.png"):
             L.append(f"![scaling]({pl})\n")
     # cost
+    L.append("## Data: corpus build, vectors and lexicon split per setting\n")
+    L.append("Which finished build each setting used (run_bli reuses the build over the fewest languages; a rerun on a "
+             "machine with other builds under `--data-dir` may pick another), its vector files and the lexicon split.\n")
+    L.append("| pair | regime | frac | corpus build (languages) | vectors src / tgt (words) | train words | test words |")
+    L.append("|---|---|---|---|---|---|---|")
+    for s in settings:
+        info, vec = s.get("info") or {}, s.get("vectors") or {}
+        build = info.get("corpus_build")
+        build = os.path.relpath(build, ROOT) if build and os.path.isabs(build) else (build or "-")
+        langs = ",".join(info.get("corpus_langs") or []) or "-"
+        vs = " / ".join(f"{Path(v['path']).name} ({v.get('words')})" for v in (vec.get("src"), vec.get("tgt")) if v and v.get("path"))
+        split = info.get("split") or {}
+        L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {build} ({langs}) | {vs or '-'} | "
+                 f"{split.get('train_words', '-')} | {split.get('test_words', '-')} |")
+    L.append("")
     L.append("## Cost: wall time and peak RSS per method and pair\n")
     L.append("Median wall seconds per run (fit + evaluation, in its own process) and maximum peak RSS (MiB, whole process "
              "including Python and torch). Training rows: one vector file each.\n")
