@@ -189,3 +189,26 @@ def test_align_cell_keeps_per_step_trace():
     assert rec["scores"]["csls"]["p@1"] > 0.9
     assert rec["trace"]["refinement"] and rec["trace"]["restarts"][0]["restart"] == 0
     assert not any(isinstance(v, (list, dict)) for v in rec["meta"].values())
+
+
+def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
+    """--seeds N runs N independent seeds: K apart with K restarts; single-start gw (seed-free) runs once."""
+    import argparse
+
+    import run_bli
+
+    lex = tmp_path / "lex.txt"
+    lex.write_text("a b\n")
+    st = run_bli.Setting(pair="en-xx", regime="none", train_lex=lex, test_lex=lex,
+                         vectors={"src": {"path": "s.npz", "key": "s"}, "tgt": {"path": "t.npz", "key": "t"}})
+    available = {m: "" for m in run_bli.UNSUPERVISED}
+
+    def seeds(method, n, restarts):
+        args = argparse.Namespace(methods=[method], seeds=n, restarts=restarts, time_budget=10.0, max_vocab=100,
+                                  refine_iters=1, threads=None)
+        return [sp["seed"] for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
+
+    assert seeds("wp", 3, 1) == [0, 1, 2]
+    assert seeds("wp", 3, 4) == [0, 4, 8]
+    assert seeds("gw", 10, 1) == [0]
+    assert seeds("gw", 2, 4) == [0, 4]
