@@ -177,6 +177,16 @@ def test_adversarial_on_unrelated_clouds_is_failed():
     assert m.failed
 
 
+def test_diverged_training_keeps_the_last_finite_map_and_is_reported(english, cipher):
+    """A step that blows up (here: absurd learning rates) stops training instead of crashing the fit."""
+    code, _ = cipher
+    m = make("adversarial", dis_lr=1e20, map_lr=1e20, epochs=2, epoch_samples=4000, restarts=1,
+             refine_iters=1).fit(english, code)
+    assert m.meta["adv_diverged"].startswith("epoch 0")
+    assert np.isfinite(m.W).all() and len(m.meta["adv_epochs"]) == 1
+    assert m.failed
+
+
 def test_time_budget_stops_early(english, cipher):
     code, _ = cipher
     m = make("adversarial", epochs=50, epoch_samples=100_000, restarts=1, refine_iters=0, time_budget=2.0).fit(

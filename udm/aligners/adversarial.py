@@ -133,12 +133,12 @@ class AdversarialAligner(UnsupervisedAligner):
         steps_per_epoch = max(1, self.epoch_samples // bs)
         best_w, best_score, best_epoch = w_start, self.criterion(x @ w_start, y), -1
         history: list[dict[str, Any]] = []
-        samples, t0, stopped = 0, time.perf_counter(), False
+        samples, t0, stopped, diverged = 0, time.perf_counter(), False, ""
         bar = tqdm(total=self.epochs * steps_per_epoch, desc=f"adversarial (seed {self.run_seed})",
                    disable=not self.progress, leave=False)
         for epoch in range(self.epochs):
             dis_losses, map_losses = [], []
-            for _ in range(steps_per_epoch):
+            for step in range(steps_per_epoch):
                 disc.train()
                 for _ in range(self.dis_steps):
                     xi = torch.randint(len(xs), (bs,), generator=gen)
@@ -158,10 +158,16 @@ class AdversarialAligner(UnsupervisedAligner):
                 loss = bce(preds, 1.0 - labels)
                 map_opt.zero_grad(set_to_none=True)
                 loss.backward()
+                last_good = mapping.weight.detach().clone()
                 map_opt.step()
                 map_losses.append(loss.item())
                 with torch.no_grad():
                     w = mapping.weight
+                    if not (torch.isfinite(w).all() and np.isfinite(dis_losses[-1])):
+                        # a diverged step (non-finite loss or map): keep the last finite map and stop training
+                        w.copy_(last_good)
+                        diverged = f"epoch {epoch}, step {step}"
+                        break
                     if self.project:  # exact: the nearest orthogonal matrix (polar factor) after every map step
                         w.copy_(nearest_orthogonal(w))
                     else:
@@ -187,13 +193,16 @@ class AdversarialAligner(UnsupervisedAligner):
             if stopped:
                 log.info("adversarial: time budget spent in epoch %d", epoch)
                 break
+            if diverged:
+                log.warning("adversarial: training diverged (%s); keeping the best epoch's map so far", diverged)
+                break
         bar.close()
         seconds = time.perf_counter() - t0
         info: dict[str, Any] = {
             "adv_epochs": history, "adv_best_epoch": best_epoch, "adv_criterion": best_score,
             "adv_samples": samples, "adv_seconds": round(seconds, 3),
             "adv_samples_per_s": round(samples / max(seconds, 1e-9), 1), "adv_words": int(min(len(xs), len(ys))),
-            "adv_stopped_by_time": stopped,
+            "adv_stopped_by_time": stopped, "adv_diverged": diverged,
         }
         w = best_w
         if self.procrustes_step:
