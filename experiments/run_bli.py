@@ -202,6 +202,7 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
         raise RuntimeError(f"the corpora builder produced no {','.join(missing)} text for split {split} "
                            f"(failures: {'; '.join(map(str, m.get('failures', [])))[:300]})")
     st.info["corpus_build"] = str(out)
+    st.info["corpus_langs"] = m.get("langs")
     return {side: out / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
 
 
