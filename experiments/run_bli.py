@@ -657,6 +657,8 @@ def compact_cell(c: dict) -> dict:
         d.update({"p1": p1(c), "scores": c["scores"], "coverage": c["coverage"], "criterion": c.get("criterion"),
                   "aligner_failed": c.get("aligner_failed"), "fit_seconds": c.get("fit_seconds"),
                   "seed_pairs_used": c.get("seed_pairs_used")})
+        if c.get("trace"):  # per-step records of unsupervised runs (refinement, restarts, adversarial epochs)
+            d["trace"] = c["trace"]
     else:
         d["error"] = c.get("error")
     return d

@@ -187,6 +187,24 @@ def test_diverged_training_keeps_the_last_finite_map_and_is_reported(english, ci
     assert m.failed
 
 
+def test_a_projection_that_returns_nan_stops_training_cleanly(english, cipher, monkeypatch):
+    """The en-fr halves crash: a huge but finite step whose projection came back NaN was kept as 'last good'."""
+    import udm.aligners.adversarial as adv
+
+    code, _ = cipher
+    real, calls = adv.nearest_orthogonal, {"n": 0}
+
+    def flaky(w):
+        calls["n"] += 1
+        out = real(w)
+        return out * float("nan") if calls["n"] == 3 else out
+
+    monkeypatch.setattr(adv, "nearest_orthogonal", flaky)
+    m = make("adversarial", epochs=2, epoch_samples=4000, restarts=1, refine_iters=1).fit(english, code)
+    assert m.meta["adv_diverged"] == "epoch 0, step 2"
+    assert np.isfinite(m.W).all()
+
+
 def test_time_budget_stops_early(english, cipher):
     code, _ = cipher
     m = make("adversarial", epochs=50, epoch_samples=100_000, restarts=1, refine_iters=0, time_budget=2.0).fit(

@@ -158,27 +158,35 @@ class AdversarialAligner(UnsupervisedAligner):
                 loss = bce(preds, 1.0 - labels)
                 map_opt.zero_grad(set_to_none=True)
                 loss.backward()
-                last_good = mapping.weight.detach().clone()
+                last_good = mapping.weight.detach().clone()  # finite: checked at the end of the previous step
                 map_opt.step()
                 map_losses.append(loss.item())
                 with torch.no_grad():
                     w = mapping.weight
-                    if not (torch.isfinite(w).all() and np.isfinite(dis_losses[-1])):
-                        # a diverged step (non-finite loss or map): keep the last finite map and stop training
+                    ok = bool(torch.isfinite(w).all()) and np.isfinite(dis_losses[-1]) and np.isfinite(map_losses[-1])
+                    if ok:
+                        try:
+                            if self.project:  # exact: the nearest orthogonal matrix (polar factor) after every map step
+                                w.copy_(nearest_orthogonal(w))
+                            else:
+                                w.copy_((1 + self.beta) * w - self.beta * (w @ w.T) @ w)
+                        except (UdmError, RuntimeError, np.linalg.LinAlgError):
+                            ok = False
+                        ok = ok and bool(torch.isfinite(w).all())
+                    if not ok:  # a diverged step (non-finite loss or map): keep the last finite map, stop training
                         w.copy_(last_good)
                         diverged = f"epoch {epoch}, step {step}"
                         break
-                    if self.project:  # exact: the nearest orthogonal matrix (polar factor) after every map step
-                        w.copy_(nearest_orthogonal(w))
-                    else:
-                        w.copy_((1 + self.beta) * w - self.beta * (w @ w.T) @ w)
                 samples += bs * (self.dis_steps + 1)
                 bar.update(1)
                 if self.out_of_time():
                     stopped = True
                     break
             w_raw = mapping.weight.detach().numpy().T.astype(np.float64)
-            sv = np.linalg.svd(w_raw, compute_uv=False)
+            try:
+                sv = np.linalg.svd(w_raw, compute_uv=False)
+            except np.linalg.LinAlgError:
+                sv = np.array([np.nan])
             w_np = nearest_orthogonal(w_raw)  # judged (and returned) as a rotation: the criterion needs unit rows
             score = self.criterion(x @ w_np, y)
             history.append({"epoch": epoch, "criterion": round(score, 5), "sv_min": round(float(sv.min()), 4),
