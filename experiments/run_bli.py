@@ -812,7 +812,7 @@ def render_markdown(results: dict) -> str:
     for pl in R["plots"]:
         if pl.endswith("_scaling.png"):
             L.append(f"![scaling]({pl})\n")
-    # cost
+    # data
     L.append("## Data: corpus build, vectors and lexicon split per setting\n")
     L.append("Which finished build each setting used (run_bli reuses the build over the fewest languages; a rerun on a "
              "machine with other builds under `--data-dir` may pick another), its vector files and the lexicon split.\n")
@@ -828,6 +828,7 @@ def render_markdown(results: dict) -> str:
         L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {build} ({langs}) | {vs or '-'} | "
                  f"{split.get('train_words', '-')} | {split.get('test_words', '-')} |")
     L.append("")
+    # cost
     L.append("## Cost: wall time and peak RSS per method and pair\n")
     L.append("Median wall seconds per run (fit + evaluation, in its own process) and maximum peak RSS (MiB, whole process "
              "including Python and torch). Training rows: one vector file each.\n")

@@ -183,10 +183,7 @@ class AdversarialAligner(UnsupervisedAligner):
                     stopped = True
                     break
             w_raw = mapping.weight.detach().numpy().T.astype(np.float64)
-            try:
-                sv = np.linalg.svd(w_raw, compute_uv=False)
-            except np.linalg.LinAlgError:
-                sv = np.array([np.nan])
+            sv = np.linalg.svd(w_raw, compute_uv=False)  # w_raw is finite: every step checks it
             w_np = nearest_orthogonal(w_raw)  # judged (and returned) as a rotation: the criterion needs unit rows
             score = self.criterion(x @ w_np, y)
             history.append({"epoch": epoch, "criterion": round(score, 5), "sv_min": round(float(sv.min()), 4),
