@@ -222,6 +222,7 @@ def _train_child(spec: dict) -> dict:
 
 def ensure_vectors(st: Setting, args) -> None:
     """Train (or reuse) one vector file per side, cached by corpus content hash + training parameters."""
+    untrained = []
     for side, lang in (("src", st.src_lang), ("tgt", st.tgt_lang)):
         corpus = st.corpora[side]
         params = {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
@@ -234,7 +235,8 @@ def ensure_vectors(st: Setting, args) -> None:
         rec = read_cell(rec_path)
         if not (out.is_file() and rec and rec.get("status") == "ok"):
             if args.report_only or args.plan:
-                raise RuntimeError(f"{lang} vectors for {corpus} are not trained yet")
+                untrained.append(f"{lang} vectors for {corpus}")
+                continue
             spec = {"kind": "train", "corpus": str(corpus), "lang": tlang, "params": params, "out": str(out),
                     "threads": args.threads}
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +246,9 @@ def ensure_vectors(st: Setting, args) -> None:
                 raise RuntimeError(f"training {lang} vectors failed: {rec.get('error')}")
         st.vectors[side] = {"path": str(out), "key": key, "words": rec.get("words"), "train_wall_s": rec.get("wall_s"),
                             "train_peak_rss_mb": rec.get("peak_rss_mb"), "corpus": str(corpus)}
+    if untrained:
+        st.info["untrained_vectors"] = len(untrained)
+        raise RuntimeError(f"{' and '.join(untrained)} {'is' if len(untrained) == 1 else 'are'} not trained yet")
 
 
 # ====================================================================== lexicons
@@ -415,14 +420,27 @@ def stale_index(args) -> dict:
     return _STALE
 
 
+def cell_path(spec: dict, args) -> Path:
+    """Where a cell's result is cached: its spec without the thread count, hashed."""
+    return args.cache / "cells" / f"{cache_key({k: v for k, v in spec.items() if k not in ('threads',)})}.json"
+
+
+def cached_cell(spec: dict, args) -> Optional[dict]:
+    """The cached record a run would reuse (ok, or failed unless --retry-failed), else None."""
+    rec = read_cell(cell_path(spec, args))
+    if rec and (rec.get("status") == "ok" or (not args.retry_failed and rec.get("status") in ("error", "timeout"))):
+        return rec
+    return None
+
+
 def run_cell(spec: dict, args) -> dict:
     """Cached result of a cell, or run it now (in a child) and cache it."""
     if spec.get("skip"):
         return {"spec": spec, "status": "skipped", "error": spec["skip"]}
     key_spec = {k: v for k, v in spec.items() if k not in ("threads",)}
-    path = args.cache / "cells" / f"{cache_key(key_spec)}.json"
-    rec = read_cell(path)
-    if rec and (rec.get("status") == "ok" or (not args.retry_failed and rec.get("status") in ("error", "timeout"))):
+    path = cell_path(spec, args)
+    rec = cached_cell(spec, args)
+    if rec:
         rec["cached"] = True
         return rec
     if args.report_only:
@@ -447,6 +465,123 @@ def available_methods() -> dict[str, str]:
         except Exception as exc:  # noqa: BLE001
             out["_why_" + name] = f"method {name!r} not available in this checkout ({str(exc)[:200]})"
     return out
+
+
+# ====================================================================== plan
+def _cost_key(spec: dict) -> tuple:
+    return (spec.get("method"), spec.get("max_vocab"), spec.get("time_budget"), spec.get("restarts"))
+
+
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
+
+
+def cost_model(args) -> dict:
+    """Median wall seconds of the cached cells (by method, vocabulary, budget and restarts; by method and
+    vocabulary) and of the cached vector trainings: what ``--plan`` estimates the work still to do from."""
+    exact: dict[tuple, list[float]] = {}
+    method: dict[tuple, list[float]] = {}
+    train: list[float] = []
+    for f in (args.cache / "cells").glob("*.json"):
+        rec = read_cell(f)
+        if rec and rec.get("status") == "ok" and rec.get("wall_s") and rec.get("spec"):
+            sp = rec["spec"]
+            exact.setdefault(_cost_key(sp), []).append(rec["wall_s"])
+            method.setdefault((sp.get("method"), sp.get("max_vocab")), []).append(rec["wall_s"])
+    for f in (args.cache / "vectors").glob("*.json"):  # trainings with this run's dimension and epochs
+        rec = read_cell(f)
+        params = ((rec or {}).get("spec") or {}).get("params") or {}
+        if (rec and rec.get("status") == "ok" and rec.get("wall_s") and params.get("dim") == args.dim
+                and params.get("epochs") == args.epochs):
+            train.append(rec["wall_s"])
+    return {"exact": {k: _median(v) for k, v in exact.items()}, "method": {k: _median(v) for k, v in method.items()},
+            "train": _median(train) if train else None, "cells_measured": sum(len(v) for v in exact.values()),
+            "trainings_measured": len(train)}
+
+
+def estimate_cell_seconds(spec: dict, model: dict) -> float:
+    """A cell's expected wall time: the median of cached cells with the same method, vocabulary, budget and
+    restarts; else of the same method and vocabulary, capped by the time budget; else the budget itself."""
+    if _cost_key(spec) in model["exact"]:
+        return model["exact"][_cost_key(spec)]
+    bound = (spec.get("time_budget") or 0) * max(1, spec.get("restarts") or 1) * 1.1 + 30
+    guess = model["method"].get((spec.get("method"), spec.get("max_vocab")))
+    if guess is not None:
+        return min(guess, bound) if spec.get("time_budget") else guess
+    return bound if spec.get("time_budget") else 60.0
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def render_plan(settings: list[Setting], specs: list[tuple[Setting, dict]], args, command: str) -> str:
+    """What a run with these options would do: per setting the cells already cached and those still to run
+    with their estimated wall time, and for settings not prepared yet the builds and trainings they need."""
+    model = cost_model(args)
+    L = ["# BLI study plan", "",
+         f"- command: `{command}`",
+         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; commit `{git_info().get('commit', '')[:12]}`",
+         f"- estimates: median wall time of the {model['cells_measured']} cached cells with the same method, "
+         f"vocabulary, budget and restarts (else the same method, capped by the budget; else the budget) and of "
+         f"the {model['trainings_measured']} cached {args.dim}-d, {args.epochs}-epoch vector trainings "
+         f"({_hours(model['train'] or 0)} each); "
+         "measured on this machine while it was shared, so a rough guide", "",
+         "| setting | status | cells | cached | to run | estimated |", "|---|---|---:|---:|---:|---:|"]
+    tot = {"cells": 0, "cached": 0, "todo": 0, "secs": 0.0, "builds": 0, "trainings": 0, "guessed": 0}
+    templates: dict[tuple, list[dict]] = {}
+    by_method: dict[str, list] = {}
+    for st in settings:
+        mine = [sp for s2, sp in specs if s2 is st and not sp.get("skip")]
+        if st.status == "ok" and mine:
+            templates.setdefault((st.regime, st.fraction >= 1.0), mine)
+            templates.setdefault(("any", st.fraction >= 1.0), mine)
+    for st in settings:
+        mine = [sp for s2, sp in specs if s2 is st and not sp.get("skip")]
+        if st.status == "ok":
+            todo = [sp for sp in mine if not cached_cell(sp, args)]
+            secs = sum(estimate_cell_seconds(sp, model) for sp in todo)
+            for sp in todo:
+                by_method.setdefault(sp["method"], [0, 0.0])
+                by_method[sp["method"]][0] += 1
+                by_method[sp["method"]][1] += estimate_cell_seconds(sp, model)
+            L.append(f"| {st.id} | ready | {len(mine)} | {len(mine) - len(todo)} | {len(todo)} | {_hours(secs)} |")
+            tot["cells"] += len(mine)
+            tot["cached"] += len(mine) - len(todo)
+            tot["todo"] += len(todo)
+            tot["secs"] += secs
+        elif st.status == "coverage-only":
+            L.append(f"| {st.id} | coverage only ({st.reason}) | - | - | - | - |")
+        else:
+            template = templates.get((st.regime, st.fraction >= 1.0)) or templates.get(("any", st.fraction >= 1.0))
+            build = "no finished" in st.reason
+            trainings = 2 if build else int(st.info.get("untrained_vectors") or 0)
+            secs = trainings * (model["train"] or 0)
+            need = (["a corpus build"] if build else []) + ([f"{trainings} vector training(s)"] if trainings else [])
+            if template is None or not need:
+                L.append(f"| {st.id} | not ready: {st.reason} | ? | 0 | ? | ? |")
+                continue
+            cells_secs = sum(estimate_cell_seconds(sp, model) for sp in template)
+            for sp in template:
+                by_method.setdefault(sp["method"], [0, 0.0])
+                by_method[sp["method"]][0] += 1
+                by_method[sp["method"]][1] += estimate_cell_seconds(sp, model)
+            L.append(f"| {st.id} | needs {' and '.join(need)} | ~{len(template)} | 0 | ~{len(template)} | "
+                     f"~{_hours(secs + cells_secs)} |")
+            tot["cells"] += len(template)
+            tot["todo"] += len(template)
+            tot["secs"] += secs + cells_secs
+            tot["builds"] += build
+            tot["trainings"] += trainings
+            tot["guessed"] += 1
+    L += ["", f"**Total:** {tot['cells']} cells, {tot['cached']} cached, {tot['todo']} to run; "
+              f"estimated **{_hours(tot['secs'])}** on this machine"
+              + (f", including {tot['builds']} corpus build(s) (not timed) and {tot['trainings']} vector trainings; "
+                 f"the cells of the {tot['guessed']} settings not ready yet are estimated from a ready setting of "
+                 "the same regime and fraction class" if tot["guessed"] else "") + ".",
+          "", "| method | cells to run | estimated |", "|---|---:|---:|"]
+    L += [f"| {m} | {n} | {_hours(sec)} |" for m, (n, sec) in sorted(by_method.items(), key=lambda kv: -kv[1][1])]
+    return "\n".join(L) + "\n"
 
 
 # ====================================================================== aggregation
@@ -907,7 +1042,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: rebuild the report from cached cells (cells cached under older code are used "
                          "and counted as such)")
-    ap.add_argument("--plan", action="store_true", help="print the settings and cells that would run, then stop")
+    ap.add_argument("--plan", action="store_true", help="print (and write <name>_plan.md) what would run: cached cells, cells to run, estimated time; runs nothing")
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--note", action="append", default=[], help="a line added to 'what did not run' (e.g. time limits)")
@@ -986,10 +1121,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             log(f"{st.id}: {st.reason}")
     ready = [st for st in settings if st.status == "ok"]
     specs = [(st, sp) for st in ready for sp in cell_specs(st, args, available)]
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else argv))
     if args.plan:
-        for st in settings:
-            n = sum(1 for s2, sp in specs if s2 is st and not sp.get("skip"))
-            print(f"{st.id}: {st.status} {st.reason} ({n} cells to run or reuse)")
+        text = render_plan(settings, specs, args, command)
+        from udm.atomic import atomic_open
+        with atomic_open(out_dir / f"{args.name}_plan.md") as fh:
+            fh.write(text)
+        print(text, end="")
+        log(f"wrote {out_dir / (args.name + '_plan.md')}")
         return 0
     bar = tqdm(specs, desc="BLI cells", unit="cell", disable=not progress, file=sys.stderr)
     for st, sp in bar:
@@ -1013,7 +1152,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             d["summary"] = summarize_setting(st, cs)
         out_settings.append(d)
     results = {
-        "meta": {"command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else argv)),
+        "meta": {"command": command,
                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "wall_s": time.time() - t_start,
                  "git": git_info(), "machine": {**machine_info(), "load_average_start": load_start,
                                                  "load_average_end": list(os.getloadavg())},

@@ -212,3 +212,34 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
     assert seeds("wp", 3, 4) == [0, 4, 8]
     assert seeds("gw", 10, 1) == [0]
     assert seeds("gw", 2, 4) == [0, 4]
+
+
+def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
+    """--plan: cached cells are counted as cached; the rest are costed from cached cells of the same method and
+    budget; a setting without a build is costed from a ready one plus its vector trainings."""
+    import argparse
+
+    import run_bli
+
+    args = argparse.Namespace(cache=tmp_path, retry_failed=False, dim=300, epochs=5)
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "vectors").mkdir()
+    base = {"pair": "en-xx", "max_vocab": 100, "seed": 0, "time_budget": None, "restarts": None}
+    done, todo = {**base, "method": "procrustes"}, {**base, "method": "wp", "time_budget": 50.0, "restarts": 1}
+    bc.write_json(run_bli.cell_path(done, args), {"spec": done, "status": "ok", "wall_s": 20.0})
+    other_seed = {**todo, "seed": 7}  # measured wp cell of another setting: same method, vocabulary, budget
+    bc.write_json(tmp_path / "cells" / "other.json", {"spec": other_seed, "status": "ok", "wall_s": 40.0})
+    bc.write_json(tmp_path / "vectors" / "xx-1.json", {"status": "ok", "wall_s": 30.0,
+                                                      "spec": {"params": {"dim": 300, "epochs": 5}}})
+    ready = run_bli.Setting(pair="en-xx", regime="none", status="ok")
+    missing = run_bli.Setting(pair="en-yy", regime="none", status="failed",
+                              reason="RuntimeError: no finished none build for en,yy at fraction 1")
+    text = run_bli.render_plan([ready, missing], [(ready, done), (ready, todo)], args, "python run_bli.py --plan")
+    assert "| en-xx/none/1 | ready | 2 | 1 | 1 | 1 min |" in text  # the wp cell: 40 s
+    # needs a build + 2 trainings (2 x 30 s) + the ready setting's 2 cells (20 s + 40 s)
+    assert "| en-yy/none/1 | needs a corpus build and 2 vector training(s) | ~2 | 0 | ~2 | ~2 min |" in text
+    assert "**Total:** 4 cells, 1 cached, 3 to run" in text
+    assert "| wp | 2 | 1 min |" in text
+    model = run_bli.cost_model(args)  # another budget: the method's median, capped by that budget
+    assert run_bli.estimate_cell_seconds({**todo, "time_budget": 5.0}, model) == 5.0 * 1.1 + 30
+    assert run_bli.estimate_cell_seconds({**todo, "time_budget": 500.0}, model) == 40.0
