@@ -67,8 +67,8 @@ def load_pair(args: argparse.Namespace) -> PairData:
     return PairData(src, tgt, train, test, spec, normalize(src.vectors, spec), normalize(tgt.vectors, spec))
 
 
-def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argparse.Namespace, data: PairData,
-             **extra: Any) -> dict:
+def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argparse.Namespace,
+             data: Optional[PairData], **extra: Any) -> dict:
     """Provenance of a probe run: command, date, commit, machine, load, wall time, inputs."""
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
                             text=True).stdout.strip()
@@ -76,7 +76,7 @@ def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argpa
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
             "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
-            "src": args.src, "tgt": args.tgt, "words": [len(data.src), len(data.tgt)], **extra}
+            "src": args.src, "tgt": args.tgt, **({"words": [len(data.src), len(data.tgt)]} if data else {}), **extra}
 
 
 def fmt(v: Any, p: int) -> str:

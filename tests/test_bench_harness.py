@@ -243,3 +243,22 @@ def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
     model = run_bli.cost_model(args)  # another budget: the method's median, capped by that budget
     assert run_bli.estimate_cell_seconds({**todo, "time_budget": 5.0}, model) == 5.0 * 1.1 + 30
     assert run_bli.estimate_cell_seconds({**todo, "time_budget": 500.0}, model) == 40.0
+
+
+def test_cross_vectors_probe_runs_every_combination(tmp_path):
+    """The cross-vector probe aligns every --src with every --tgt, each with its own split, and writes its report."""
+    import json
+
+    import cross_vectors_probe as cvp
+
+    root = Path(__file__).resolve().parents[1]
+    en, code = str(root / "tests/data/as_cipher_en.npz"), str(root / "tests/data/as_cipher_code.npz")
+    argv = ["--src", f"a={en}", "--src", f"b={en}", "--tgt", f"c={code}", "--lexicon",
+            str(root / "corpora/fixtures/cipher.train.txt"), "--test-size", "100", "--methods", "",
+            "--max-vocab", "500", "--out-dir", str(tmp_path), "--name", "cv"]
+    assert cvp.main(argv) == 0
+    rows = json.loads((tmp_path / "cv.json").read_text())["rows"]
+    assert [(r["src"], r["tgt"]) for r in rows] == [("a", "c"), ("b", "c")]
+    assert all(r["p1"] > 0.9 and r["test_pairs"] == 100 and r["train_cosine"] > 0.5 for r in rows)
+    with pytest.raises(SystemExit, match="NAME=PATH"):
+        cvp.main(["--src", "nofile", "--tgt", f"c={code}", "--lexicon", "x"])
