@@ -260,5 +260,11 @@ def test_cross_vectors_probe_runs_every_combination(tmp_path):
     rows = json.loads((tmp_path / "cv.json").read_text())["rows"]
     assert [(r["src"], r["tgt"]) for r in rows] == [("a", "c"), ("b", "c")]
     assert all(r["p1"] > 0.9 and r["test_pairs"] == 100 and r["train_cosine"] > 0.5 for r in rows)
+    assert {r["normalize"] for r in rows} == {"unit,center,unit"}
+    assert cvp.main(argv + ["--normalize", "renorm", "--normalize", "unit,whiten,unit"]) == 0
+    rows = json.loads((tmp_path / "cv.json").read_text())["rows"]
+    assert [r["normalize"] for r in rows] == ["renorm", "unit,whiten,unit"] * 2
+    with pytest.raises(SystemExit, match="unknown normalisation step"):
+        cvp.main(argv + ["--normalize", "unit,bogus"])
     with pytest.raises(SystemExit, match="NAME=PATH"):
         cvp.main(["--src", "nofile", "--tgt", f"c={code}", "--lexicon", "x"])
