@@ -14,6 +14,7 @@ One script regenerates every table and plot of experiments/results/bli.{md,json}
 Usage:
     python experiments/run_bli.py --quick                  # committed fixtures, minutes
     python experiments/run_bli.py --pairs en-es,en-fr --regimes none,half --seeds 3 --time-budget 300
+    python experiments/run_bli.py ... --plan               # runs nothing: cached cells, cells left, estimated hours
 """
 from __future__ import annotations
 
