@@ -367,3 +367,25 @@ def test_nearest_orthogonal_retries_a_failed_float32_svd_in_float64(monkeypatch)
     for bad in (w, torch.from_numpy(w)):
         with pytest.raises(UdmError, match="NaN or inf"):
             nearest_orthogonal(bad)
+
+
+def test_nearest_orthogonal_retries_a_float32_svd_that_returns_nan(monkeypatch):
+    # float32 SVD returned NaN factors without raising on a finite, near-orthogonal 300-d map (adversarial, real
+    # en-es vectors, epoch 8): the training loop took it for divergence and stopped
+    import torch
+
+    real_svd = torch.linalg.svd
+
+    def nan_svd(a, *args, **kwargs):
+        u, s, vh = real_svd(a, *args, **kwargs)
+        if a.dtype == torch.float32:
+            u = u.clone()
+            u[0, 0] = float("nan")
+        return u, s, vh
+
+    monkeypatch.setattr(torch.linalg, "svd", nan_svd)
+    w = np.linalg.qr(np.random.default_rng(4).standard_normal((20, 20)))[0].astype(np.float32)
+    w += 1e-3 * np.random.default_rng(5).standard_normal(w.shape).astype(np.float32)
+    q = nearest_orthogonal(torch.from_numpy(w))
+    assert q.dtype == torch.float32 and bool(torch.isfinite(q).all())
+    assert np.allclose(q.numpy() @ q.numpy().T, np.eye(20), atol=1e-5)

@@ -36,12 +36,15 @@ def nearest_orthogonal(w):
             raise UdmError("nearest_orthogonal: the matrix has NaN or inf entries (a training step diverged)")
         try:
             u, _, vh = torch.linalg.svd(w, full_matrices=False)
+            polar = u @ vh
+            if bool(torch.isfinite(polar).all()):
+                return polar
         except torch.linalg.LinAlgError:
-            # float32 SVD can fail to converge when the singular values cluster, as they do for a matrix one small
-            # step away from orthogonal (seen at 300-d in adversarial training); float64 does not
-            u, _, vh = torch.linalg.svd(w.double(), full_matrices=False)
-            return (u @ vh).to(w.dtype)
-        return u @ vh
+            pass
+        # float32 SVD can fail when the singular values cluster, as they do for a matrix one small step away from
+        # orthogonal (300-d adversarial training): it raises, or returns NaN without raising. float64 does not.
+        u, _, vh = torch.linalg.svd(w.double(), full_matrices=False)
+        return (u @ vh).to(w.dtype)
     w64 = np.asarray(w, dtype=np.float64)
     if not np.isfinite(w64).all():
         raise UdmError("nearest_orthogonal: the matrix has NaN or inf entries (a training step diverged)")
