@@ -58,8 +58,6 @@ for _m in UNSUPERVISED:
     METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py",
                        f"udm/aligners/{ {'wp': 'wasserstein_procrustes'}.get(_m, _m) }.py"]
 
-# methods whose result does not depend on the seed when they run one start (the study runs them once)
-SEED_FREE_SINGLE_START = ("gw",)
 # per-step records kept in each cell's JSON (refinement steps, restarts, adversarial epochs, auto's candidates)
 TRACE_KEYS = ("refinement", "restarts", "adv_epochs", "candidates")
 
@@ -361,6 +359,16 @@ def _align_child(spec: dict) -> dict:
             "trace": {k: mapping.meta[k] for k in TRACE_KEYS if k in mapping.meta}, **extra}
 
 
+def seed_free_single_start(method: str) -> bool:
+    """Whether the aligner says its single-start result does not depend on the seed."""
+    from udm.aligners import aligner_class
+
+    try:
+        return bool(getattr(aligner_class(method), "seed_free_single_start", False))
+    except Exception:  # noqa: BLE001 - a method that does not import is skipped elsewhere
+        return False
+
+
 def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
     """The cells of one setting (skipped ones carry ``skip`` = the reason)."""
     base = {"pair": st.pair, "regime": st.regime, "fraction": st.fraction, "src_vec": st.vectors["src"]["path"],
@@ -397,8 +405,8 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             add("sup", seed_n=n)
     for meth in UNSUPERVISED:
         if meth in m:
-            # gw's single start is deterministic (the seed only draws the rotations of restarts 2..K): one run
-            n_seeds = 1 if meth in SEED_FREE_SINGLE_START and (args.restarts or 1) == 1 else args.seeds
+            # an aligner whose single start does not depend on the seed (gw) runs once without restarts
+            n_seeds = 1 if seed_free_single_start(meth) and (args.restarts or 1) == 1 else args.seeds
             # with K restarts, seed s runs the starts s..s+K-1: seeds K apart keep the runs independent
             stride = max(1, args.restarts or 1)
             for i in range(n_seeds):

@@ -190,11 +190,15 @@ def test_stabilised_sinkhorn_small_epsilon_matches_pot():
 
 
 def test_gw_single_start_does_not_depend_on_the_seed(rotated):
-    """The BLI study runs single-start gw once per setting (run_bli.SEED_FREE_SINGLE_START): this must hold."""
+    """gw declares ``seed_free_single_start`` (the BLI study runs single-start gw once per setting): this must hold."""
     src, tgt, _ = rotated
     src, tgt = src.top(300), tgt.top(300)
     kw = dict(refine_iters=1, refine_rank=300, criterion_words=300, n_words=300)
     np.testing.assert_array_equal(make("gw", seed=0, **kw).fit(src, tgt).W, make("gw", seed=5, **kw).fit(src, tgt).W)
+    from udm.aligners import aligner_class
+
+    assert aligner_class("gw").seed_free_single_start
+    assert not any(aligner_class(m).seed_free_single_start for m in ("wp", "adversarial", "selflearn", "auto"))
 
 
 @pytest.mark.parametrize("method", ["gw", "wp"])

@@ -121,6 +121,7 @@ class GromovWassersteinAligner(UnsupervisedAligner):
 
     name = "gw"
     min_words = 50
+    seed_free_single_start = True  # the first start is deterministic; the seed only draws restarts 2..K
 
     def __init__(self, *, n_words: int = 5000, coarse_words: int = 2000, eps_start: float = 0.5,
                  eps_end: float = 0.02, max_iter: int = 60, tol: float = 1e-4, sinkhorn_iter: int = 300, **kwargs):

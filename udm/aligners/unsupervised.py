@@ -39,6 +39,7 @@ class UnsupervisedAligner(Aligner):
     min_words = 50
     refined_null_margin = 0.14  # share of the headroom (1 - refined null) a run must clear
     search_share = 0.85  # share of the time budget for initialisations and restarts; the rest refines and checks
+    seed_free_single_start = False  # True where one start does not depend on the seed (a study need run it once)
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
                  criterion_words: int = 10000, **kwargs):
