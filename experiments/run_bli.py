@@ -434,26 +434,23 @@ def cell_path(spec: dict, args) -> Path:
     return args.cache / "cells" / f"{cache_key({k: v for k, v in spec.items() if k not in ('threads',)})}.json"
 
 
-def cached_cell(spec: dict, args) -> Optional[dict]:
-    """The cached record a run would reuse (ok, or failed unless --retry-failed), else None."""
-    rec = read_cell(cell_path(spec, args))
-    if rec and (rec.get("status") == "ok" or (not args.retry_failed and rec.get("status") in ("error", "timeout"))):
-        return rec
-    return None
+def reusable(rec: Optional[dict], args) -> bool:
+    """Whether a run reuses this cached record: ok, or failed unless --retry-failed."""
+    return bool(rec) and (rec.get("status") == "ok"
+                          or (not args.retry_failed and rec.get("status") in ("error", "timeout")))
 
 
 def run_cell(spec: dict, args) -> dict:
     """Cached result of a cell, or run it now (in a child) and cache it."""
     if spec.get("skip"):
         return {"spec": spec, "status": "skipped", "error": spec["skip"]}
-    key_spec = {k: v for k, v in spec.items() if k not in ("threads",)}
     path = cell_path(spec, args)
-    rec = cached_cell(spec, args)
-    if rec:
+    rec = read_cell(path)
+    if reusable(rec, args):
         rec["cached"] = True
         return rec
     if args.report_only:
-        old = stale_index(args).get(cache_key({k: v for k, v in key_spec.items() if k != "code"}))
+        old = stale_index(args).get(cache_key({k: v for k, v in spec.items() if k not in ("threads", "code")}))
         if old:
             return {**old, "cached": True, "stale_code": True}
         return {"spec": spec, "status": "skipped", "error": "not run yet (--report-only)"}
@@ -538,22 +535,30 @@ def render_plan(settings: list[Setting], specs: list[tuple[Setting, dict]], args
          "measured on this machine while it was shared, so a rough guide", "",
          "| setting | status | cells | cached | to run | estimated |", "|---|---|---:|---:|---:|---:|"]
     tot = {"cells": 0, "cached": 0, "todo": 0, "secs": 0.0, "builds": 0, "trainings": 0, "guessed": 0}
-    templates: dict[tuple, list[dict]] = {}
     by_method: dict[str, list] = {}
+
+    def cost(cells: list[dict]) -> float:
+        """Estimated seconds of cells still to run, also added to the per-method totals."""
+        total = 0.0
+        for sp in cells:
+            sec = estimate_cell_seconds(sp, model)
+            by_method.setdefault(sp["method"], [0, 0.0])
+            by_method[sp["method"]][0] += 1
+            by_method[sp["method"]][1] += sec
+            total += sec
+        return total
+
+    cells_of = {id(st): [sp for s2, sp in specs if s2 is st and not sp.get("skip")] for st in settings}
+    templates: dict[tuple, list[dict]] = {}
     for st in settings:
-        mine = [sp for s2, sp in specs if s2 is st and not sp.get("skip")]
-        if st.status == "ok" and mine:
-            templates.setdefault((st.regime, st.fraction >= 1.0), mine)
-            templates.setdefault(("any", st.fraction >= 1.0), mine)
+        if st.status == "ok" and cells_of[id(st)]:
+            templates.setdefault((st.regime, st.fraction >= 1.0), cells_of[id(st)])
+            templates.setdefault(("any", st.fraction >= 1.0), cells_of[id(st)])
     for st in settings:
-        mine = [sp for s2, sp in specs if s2 is st and not sp.get("skip")]
+        mine = cells_of[id(st)]
         if st.status == "ok":
-            todo = [sp for sp in mine if not cached_cell(sp, args)]
-            secs = sum(estimate_cell_seconds(sp, model) for sp in todo)
-            for sp in todo:
-                by_method.setdefault(sp["method"], [0, 0.0])
-                by_method[sp["method"]][0] += 1
-                by_method[sp["method"]][1] += estimate_cell_seconds(sp, model)
+            todo = [sp for sp in mine if not reusable(read_cell(cell_path(sp, args)), args)]
+            secs = cost(todo)
             L.append(f"| {st.id} | ready | {len(mine)} | {len(mine) - len(todo)} | {len(todo)} | {_hours(secs)} |")
             tot["cells"] += len(mine)
             tot["cached"] += len(mine) - len(todo)
@@ -570,11 +575,7 @@ def render_plan(settings: list[Setting], specs: list[tuple[Setting, dict]], args
             if template is None or not need:
                 L.append(f"| {st.id} | not ready: {st.reason} | ? | 0 | ? | ? |")
                 continue
-            cells_secs = sum(estimate_cell_seconds(sp, model) for sp in template)
-            for sp in template:
-                by_method.setdefault(sp["method"], [0, 0.0])
-                by_method[sp["method"]][0] += 1
-                by_method[sp["method"]][1] += estimate_cell_seconds(sp, model)
+            cells_secs = cost(template)
             L.append(f"| {st.id} | needs {' and '.join(need)} | ~{len(template)} | 0 | ~{len(template)} | "
                      f"~{_hours(secs + cells_secs)} |")
             tot["cells"] += len(template)
