@@ -110,14 +110,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     rows: list[dict] = []
     for sname, spath in srcs.items():
-        src = Embeddings.load(spath).top(args.max_vocab)
+        try:
+            src = Embeddings.load(spath).top(args.max_vocab)
+        except UdmError as exc:
+            raise SystemExit(f"error: {exc}") from None
         for tname, tgt in loaded_t.items():
-            train_pairs, test_pairs, info = split_lexicon(gold, src.words, tgt.words, args.test_size, "spread")
-            train, test = Lexicon(train_pairs), Lexicon(test_pairs)
-            for spec in specs:
-                base = {"src": sname, "tgt": tname, "normalize": spec, "train_pairs": len(train_pairs),
-                        "test_pairs": len(test_pairs), "test_words": info.get("test_words")}
-                rows += run_combination(base, src, tgt, train, test, methods, spec, args)
+            try:  # a lexicon that misses the vocabularies, or an aligner's bad-input error: one line, no report
+                train_pairs, test_pairs, info = split_lexicon(gold, src.words, tgt.words, args.test_size, "spread")
+                train, test = Lexicon(train_pairs), Lexicon(test_pairs)
+                for spec in specs:
+                    base = {"src": sname, "tgt": tname, "normalize": spec, "train_pairs": len(train_pairs),
+                            "test_pairs": len(test_pairs), "test_words": info.get("test_words")}
+                    rows += run_combination(base, src, tgt, train, test, methods, spec, args)
+            except UdmError as exc:
+                raise SystemExit(f"error: src {sname} x tgt {tname}: {exc}") from None
 
     meta = run_meta("cross_vectors_probe.py", argv, t_start, args, None, methods=methods, seed=args.seed,
                     time_budget=args.time_budget)

@@ -268,3 +268,8 @@ def test_cross_vectors_probe_runs_every_combination(tmp_path):
         cvp.main(argv + ["--normalize", "unit,bogus"])
     with pytest.raises(SystemExit, match="NAME=PATH"):
         cvp.main(["--src", "nofile", "--tgt", f"c={code}", "--lexicon", "x"])
+    unrelated = tmp_path / "unrelated.txt"
+    unrelated.write_text("zzzq yyyq\n")
+    with pytest.raises(SystemExit, match="src a x tgt c: no lexicon source word"):
+        cvp.main(argv[:argv.index("--lexicon") + 1] + [str(unrelated)] + argv[argv.index("--lexicon") + 2:] + ["--name", "bad"])
+    assert not (tmp_path / "bad.md").exists()
