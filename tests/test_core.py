@@ -310,6 +310,18 @@ def test_refinement_deadline_stops_after_one_step():
     assert len(cut) == 1 and cut[-1]["stopped"] == "deadline"
 
 
+def test_refinement_records_dictionary_overlap_between_steps():
+    src, tgt, lex, q = _synthetic_pair(n=800, d=20, noise=0.01)
+    x, y = normalize(src.vectors), normalize(tgt.vectors)
+    rough = nearest_orthogonal(procrustes(x, y) + 0.3 * np.random.default_rng(7).standard_normal((20, 20)).astype(np.float32))
+    _, hist = refine(x, y, rough, n_iter=4, tol=0.0)
+    assert "overlap" not in hist[0] and all(0.0 <= h["overlap"] <= 1.0 for h in hist[1:])
+    assert hist[-1]["overlap"] > 0.99  # converged: the last two dictionaries are the same
+    _, rand = refine(x, y, nearest_orthogonal(np.random.default_rng(1).standard_normal((20, 20)).astype(np.float32)),
+                     n_iter=2, tol=0.0)
+    assert rand[1]["overlap"] < hist[-1]["overlap"]
+
+
 def test_criterion_ranks_correct_map_above_random():
     src, tgt, lex, q = _synthetic_pair(n=1500)
     x, y = normalize(src.vectors), normalize(tgt.vectors)

@@ -66,20 +66,29 @@ def refine(
     ``x``/``y`` are normalised source/target matrices in frequency order; ``seed_pairs`` (optional) are always
     kept in the dictionary (weakly supervised refinement). ``deadline`` (a ``time.perf_counter()`` value) stops
     the loop after the first iteration that ends past it (at least one iteration always runs). Returns the
-    refined W and a per-iteration history (its last entry has ``"stopped": "deadline"`` when the deadline cut it).
+    refined W and a per-iteration history: induced ``pairs``, W's ``change`` (``||W_new - W||_F / sqrt(d)``) and, from
+    the second step, the Jaccard ``overlap`` of the dictionary with the previous step's (its last entry has
+    ``"stopped": "deadline"`` when the deadline cut it).
     """
     history: list[dict] = []
+    previous: Optional[np.ndarray] = None
     for it in tqdm(range(n_iter), desc="refinement", disable=not progress, leave=False):
         pairs = induce_dictionary(x @ w, y, max_rank=max_rank, csls_k=csls_k, mode=mode)
         if seed_pairs is not None and len(seed_pairs):
             pairs = np.unique(np.concatenate([pairs, seed_pairs]), axis=0)
+        keys = pairs[:, 0].astype(np.int64) * len(y) + pairs[:, 1]
+        step = {"iter": it, "pairs": int(len(pairs))}
+        if previous is not None:  # how much of the dictionary survived the last Procrustes step (Jaccard)
+            common = len(np.intersect1d(keys, previous, assume_unique=True))
+            step["overlap"] = common / max(1, len(keys) + len(previous) - common)
+        previous = np.unique(keys)
         if len(pairs) < 2:
-            history.append({"iter": it, "pairs": int(len(pairs)), "change": 0.0})
+            history.append({**step, "change": 0.0})
             break
         w_new = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
         change = float(np.linalg.norm(w_new - w) / np.sqrt(w.shape[0]))
         w = w_new
-        history.append({"iter": it, "pairs": int(len(pairs)), "change": change})
+        history.append({**step, "change": change})
         if change < tol:
             break
         if deadline is not None and it + 1 < n_iter and time.perf_counter() >= deadline:
