@@ -7,6 +7,8 @@ same cached cell can appear in several reports), and reports
 * how often the aligner's own "failed" flag agrees with the outcome (success = CSLS P@1 > 5%, the study's
   threshold), with the false accepts (a failed map returned as good) and false rejects listed;
 * Spearman's rank correlation of the criterion with P@1 over all runs and within each pair of vector spaces;
+* whether a dictionary-stability check would help: the last refinement step's W change and dictionary overlap
+  (from the runs' refinement traces) for successes and failures, and the flags a stability rule would give;
 * a scatter plot of criterion against P@1 (``<name>.png``, needs matplotlib: the ``bench`` extra).
 
     python experiments/criterion_audit.py --name criterion_audit
@@ -51,10 +53,13 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
                        round(c["criterion"], 6))
                 n += 1
                 pair, regime = st["id"].split("/")[:2]
-                runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": pair, "regime": regime,
-                                      "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
-                                      "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
-                                      "flagged_failed": bool(c.get("aligner_failed"))})
+                run = runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": pair, "regime": regime,
+                                            "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
+                                            "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
+                                            "flagged_failed": bool(c.get("aligner_failed")), "refinement": None})
+                history = (c.get("trace") or {}).get("refinement")
+                if history and run["refinement"] is None:  # an older report of the same run may lack the trace
+                    run["refinement"] = [{k: h[k] for k in ("change", "overlap", "pairs") if k in h} for h in history]
         sources.append({"file": f.name, "commit": meta.get("git", {}).get("commit", "?")[:12], "date": meta.get("date"),
                         "unsupervised_cells": n})
     return list(runs.values()), sources
@@ -83,6 +88,64 @@ def scatter(rows: list[dict], path: Path) -> Optional[str]:
     plt.close(fig)
     tmp.replace(path)
     return path.name
+
+
+def verdicts(rows: list[dict], flags: list[bool]) -> tuple[int, list[dict], list[dict]]:
+    """Flags right, false accepts, false rejects of one set of failed-flags over ``rows``."""
+    ok = [r["p1"] > SUCCESS_P1 for r in rows]
+    right = sum(1 for f, s in zip(flags, ok) if f != s)
+    return (right, [r for r, f, s in zip(rows, flags, ok) if not s and not f],
+            [r for r, f, s in zip(rows, flags, ok) if s and f])
+
+
+STABILITY_MIN_STEPS = 3  # refinements a time budget cut shorter are not judged: the first steps move every map
+
+
+def unstable(history: Optional[list[dict]], *, max_change: Optional[float] = None,
+             min_overlap: Optional[float] = None) -> bool:
+    """Was the map still moving at the last shared-refinement step? True when that step moved W by more than
+    ``max_change`` (``||W_new - W||_F / sqrt(d)``) or kept less than ``min_overlap`` (Jaccard) of the previous
+    step's induced dictionary, as ``udm.refinement.refine`` records them; short or missing histories: False."""
+    if not history or len(history) < STABILITY_MIN_STEPS:
+        return False
+    last = history[-1]
+    if max_change is not None and last.get("change", 0.0) > max_change:
+        return True
+    return min_overlap is not None and "overlap" in last and last["overlap"] < min_overlap
+
+
+def stability_section(rows: list[dict]) -> tuple[list[str], dict]:
+    """Would a dictionary-stability check (is the refined map a fixed point of induction + Procrustes?) catch the
+    criterion's mistakes? Replayed on every run whose report keeps its refinement trace, over a sweep of limits."""
+    traced = [r for r in rows if r.get("refinement") and len(r["refinement"]) >= STABILITY_MIN_STEPS]
+    lines = ["\n## Dictionary stability: is the refined map a fixed point?\n",
+             "Signals of the last shared-refinement step, for the runs whose reports keep the refinement trace "
+             f"(with at least {STABILITY_MIN_STEPS} steps): `change` = how far that step moved W "
+             "(`||W_new - W||_F / sqrt(d)`), `overlap` = Jaccard overlap of its induced dictionary with the previous "
+             "step's (recorded from commit 9cbcd97 on). If failed maps drifted while correct ones sat at a fixed point, "
+             "a check on these would catch what the criterion misses.\n",
+             "| outcome | signal | runs | min | median | max |", "|---|---|---|---|---|---|"]
+    summary: dict = {"signals": {}}
+    for label, want in (("success", True), ("failure", False)):
+        for sig in ("change", "overlap"):
+            v = sorted(r["refinement"][-1][sig] for r in traced
+                       if (r["p1"] > SUCCESS_P1) == want and sig in r["refinement"][-1])
+            if v:
+                summary["signals"][f"{label}_{sig}"] = {"runs": len(v), "min": v[0], "median": v[len(v) // 2], "max": v[-1]}
+                lines.append(f"| {label} | {sig} | {len(v)} | {v[0]:.4f} | {v[len(v) // 2]:.4f} | {v[-1]:.4f} |")
+    crit = [r["flagged_failed"] for r in rows]
+    rules = [("criterion flag alone", {})]
+    rules += [(f"criterion flag, or final change > {t:g}", {"max_change": t}) for t in (0.1, 0.2, 0.3, 0.4)]
+    rules += [(f"criterion flag, or final overlap < {t:g}", {"min_overlap": t}) for t in (0.8, 0.9, 0.95)]
+    lines += ["\nEach rule over all runs (runs without a trace keep the criterion's flag):\n",
+              "| rule | flag right | false accepts | false rejects |", "|---|---|---|---|"]
+    summary["rules"] = {}
+    for label, limits in rules:
+        flags = [c or (bool(limits) and unstable(r.get("refinement"), **limits)) for r, c in zip(rows, crit)]
+        right, fa, fr = verdicts(rows, flags)
+        summary["rules"][label] = {"flag_right": right, "false_accepts": len(fa), "false_rejects": len(fr)}
+        lines.append(f"| {label} | {right}/{len(rows)} | {len(fa)} | {len(fr)} |")
+    return lines, summary
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -148,10 +211,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines.append(f"\n## {title}: {len(bad)}\n")
         lines += [f"- {r['setting']} {r['method']} seed {r['seed']} (restarts {r['restarts']}, {r['file']}): "
                   f"P@1 {100 * r['p1']:.1f}, criterion {r['criterion']:.4f}" for r in bad]
+    stab_lines, stab = stability_section(rows)
+    lines += stab_lines
     plot = scatter(rows, res / f"{args.name}.png")
     if plot:
         lines.append(f"\nPlot: `{plot}` (criterion against P@1, flagged runs as crosses).")
-    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho}, "\n".join(lines) + "\n")
+    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho, "stability": stab}, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -137,15 +138,19 @@ def test_failure_record_keeps_the_last_line_as_error():
     assert bc.failure_record({}, "x", status="skipped")["status"] == "skipped"
 
 
-def _fake_result(path: Path, vector_seed: int, sup: float, gw: float, gw_failed: bool) -> None:
+def _fake_result(path: Path, vector_seed: int, sup: float, gw: float, gw_failed: bool,
+                 refinement: Optional[list[dict]] = None) -> None:
     import json
 
     cell = lambda method, p1, failed: {"method": method, "seed": 0, "status": "ok", "p1": p1,  # noqa: E731
                                        "criterion": 0.5, "aligner_failed": failed, "wall_s": 1.0}
+    gw_cell = cell("gw", gw, gw_failed)
+    if refinement is not None:
+        gw_cell["trace"] = {"refinement": refinement}
     path.write_text(json.dumps({
         "meta": {"params": {"vector_seed": vector_seed}, "git": {"commit": "abc" * 5}, "date": "2026-01-01 00:00 UTC"},
         "settings": [{"id": "en-de/none/1", "status": "ok",
-                      "cells": [cell("procrustes", sup, False), cell("gw", gw, gw_failed)]}]}))
+                      "cells": [cell("procrustes", sup, False), gw_cell]}]}))
 
 
 def test_robustness_over_vector_seeds_counts_success_ratio_and_flags(tmp_path):
@@ -175,6 +180,23 @@ def test_criterion_audit_counts_each_run_once_and_finds_false_accepts(tmp_path):
     assert "| 3 | 1 | 1 | 2/3 | 1 | 0 |" in md
     assert "en-de/none/1 gw seed 0 (restarts 1, bli_b.json): P@1 1.0" in md
     assert ca.main(["--results-dir", str(tmp_path), "--glob", "none*.json"]) == 2
+
+
+def test_criterion_audit_replays_the_stability_check_on_refinement_traces(tmp_path):
+    import criterion_audit as ca
+
+    steps = lambda last_change, last_overlap, n=3: [{"change": 1.0, "pairs": 9}] + [  # noqa: E731
+        {"change": last_change, "overlap": last_overlap, "pairs": 9}] * (n - 1)
+    _fake_result(tmp_path / "bli_a.json", 0, 0.20, 0.16, False, steps(0.05, 0.99))    # success, at a fixed point
+    _fake_result(tmp_path / "bli_b.json", 1, 0.20, 0.01, False, steps(0.50, 0.70))    # false accept, still moving
+    _fake_result(tmp_path / "bli_c.json", 2, 0.20, 0.02, False, steps(0.50, 0.70, 2))  # too short to judge
+    assert ca.main(["--results-dir", str(tmp_path), "--name", "audit"]) == 0
+    md = (tmp_path / "audit.md").read_text()
+    assert "| criterion flag alone | 1/3 | 2 | 0 |" in md
+    assert "| criterion flag, or final change > 0.4 | 2/3 | 1 | 0 |" in md
+    assert "| criterion flag, or final overlap < 0.8 | 2/3 | 1 | 0 |" in md
+    assert "| success | change | 1 | 0.0500 | 0.0500 | 0.0500 |" in md
+    assert not ca.unstable(None, max_change=0.1) and not ca.unstable(steps(0.5, 0.5), max_change=0.6, min_overlap=0.4)
 
 
 def test_align_cell_keeps_per_step_trace():
