@@ -161,7 +161,8 @@ def _build_child(spec: dict) -> dict:
 
 
 def build_real_corpora(st: Setting, args) -> dict[str, Path]:
-    """Corpora from the corpora builder, reusing any finished build under ``--data-dir`` with the same split."""
+    """Corpora from the corpora builder, reusing any finished build under ``--data-dir`` (or ``--data-dir``/bli,
+    where this function writes the builds it makes) with the same split and fraction."""
     data = Path(args.data_dir)
     split = st.regime
     langs = [st.src_lang, st.tgt_lang]
@@ -170,7 +171,7 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
     # the fewest languages wins: in `half` every parallel document goes to exactly one built language, so a
     # pair-only build gives each side a true half, an 8-language build only about an eighth
     found: list[tuple[int, str, Path, dict]] = []
-    for man in sorted(data.glob("*/manifest.json")):
+    for man in sorted([*data.glob("*/manifest.json"), *data.glob("bli/*/manifest.json")]):  # bli/: run_bli's own builds
         try:
             m = json.loads(man.read_text())
         except (OSError, ValueError):

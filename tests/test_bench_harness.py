@@ -295,3 +295,22 @@ def test_cross_vectors_probe_runs_every_combination(tmp_path):
     with pytest.raises(SystemExit, match="src a x tgt c: no lexicon source word"):
         cvp.main(argv[:argv.index("--lexicon") + 1] + [str(unrelated)] + argv[argv.index("--lexicon") + 2:] + ["--name", "bad"])
     assert not (tmp_path / "bad.md").exists()
+
+
+def test_no_build_reuses_run_bli_own_builds_under_data_bli(tmp_path):
+    """Builds run_bli makes live under <data-dir>/bli/; a later --no-build run must find them there."""
+    import argparse
+    import json
+
+    import run_bli
+
+    build = tmp_path / "bli" / "half-en-fr-f0.5"
+    build.mkdir(parents=True)
+    (build / "manifest.json").write_text(json.dumps({
+        "split": "half", "fraction": 0.5, "langs": ["en", "fr"],
+        "languages": {"en": {"file": "en.txt"}, "fr": {"file": "fr.txt"}}}))
+    args = argparse.Namespace(data_dir=str(tmp_path), no_build=True)
+    st = run_bli.Setting("en-fr", "half", 0.5, "en", "fr")
+    assert run_bli.build_real_corpora(st, args) == {"src": build / "en.txt", "tgt": build / "fr.txt"}
+    with pytest.raises(RuntimeError, match="no finished half build"):
+        run_bli.build_real_corpora(run_bli.Setting("en-fr", "half", 0.25, "en", "fr"), args)
