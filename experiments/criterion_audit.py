@@ -7,6 +7,7 @@ same cached cell can appear in several reports), and reports
 * how often the aligner's own "failed" flag agrees with the outcome (success = CSLS P@1 > 5%, the study's
   threshold), with the false accepts (a failed map returned as good) and false rejects listed;
 * Spearman's rank correlation of the criterion with P@1 over all runs and within each pair of vector spaces;
+* whether cells computed again (at a later commit) gave the same result;
 * whether a dictionary-stability check would help: the last refinement step's W change and dictionary overlap
   (from the runs' refinement traces) for successes and failures, and the flags a stability rule would give;
 * a scatter plot of criterion against P@1 (``<name>.png``, needs matplotlib: the ``bench`` extra).
@@ -29,9 +30,11 @@ from bli_core import SUCCESS_P1, SUPERVISED_CELLS, spearman, write_report  # noq
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
-    """Distinct unsupervised runs of the study files, and one provenance row per file read."""
+def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list[dict]]]:
+    """Distinct unsupervised runs of the study files, one provenance row per file read, and every report of each
+    cell identity (vectors, lexicon, method, seed, restarts, budget, vocabulary, refinement steps)."""
     runs: dict[tuple, dict] = {}
+    reports: dict[tuple, list[dict]] = {}
     sources: list[dict] = []
     for f in files:
         try:
@@ -52,6 +55,11 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
                        c["method"], c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),
                        round(c["criterion"], 6))
                 n += 1
+                identity = key[:6] + (params.get("time_budget"), params.get("max_vocab"), params.get("refine_iters"))
+                reports.setdefault(identity, []).append({
+                    "file": f.name, "commit": meta.get("git", {}).get("commit", "?")[:12], "setting": st["id"],
+                    "method": c["method"], "seed": c.get("seed"), "p1": c["p1"], "criterion": c["criterion"],
+                    "wall_s": c.get("wall_s")})
                 pair, regime = st["id"].split("/")[:2]
                 run = runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": pair, "regime": regime,
                                             "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
@@ -62,7 +70,24 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict]]:
                     run["refinement"] = [{k: h[k] for k in ("change", "overlap", "pairs") if k in h} for h in history]
         sources.append({"file": f.name, "commit": meta.get("git", {}).get("commit", "?")[:12], "date": meta.get("date"),
                         "unsupervised_cells": n})
-    return list(runs.values()), sources
+    return list(runs.values()), sources, reports
+
+
+def reproducibility_section(reports: dict[tuple, list[dict]]) -> tuple[list[str], dict]:
+    """Cells computed more than once (reported with different wall times, so not a cache reuse): did the rerun give
+    the same P@1 and criterion? The code may have changed between the runs; each report names its commit."""
+    reruns = {k: v for k, v in reports.items() if len({r["wall_s"] for r in v}) > 1}
+    differ = {k: v for k, v in reruns.items()
+              if len({(round(r["p1"], 6), round(r["criterion"], 6)) for r in v}) > 1}
+    lines = ["\n## Reruns: does the same cell give the same result?\n",
+             "Cells (same vectors, lexicon split, method, seed, restarts, budget, vocabulary, refinement steps) "
+             f"computed more than once (different wall times, so not a cache reuse): {len(reruns)}, usually at a later "
+             "commit after a code change had made the cached cell stale. Same P@1 and criterion every time: "
+             f"**{len(reruns) - len(differ)}/{len(reruns)}**.\n"]
+    for v in differ.values():
+        lines.append(f"- {v[0]['setting']} {v[0]['method']} seed {v[0]['seed']}: " + "; ".join(
+            f"P@1 {100 * r['p1']:.1f}, criterion {r['criterion']:.4f} ({r['file']}, {r['commit']})" for r in v))
+    return lines, {"cells_rerun": len(reruns), "reproduced": len(reruns) - len(differ)}
 
 
 def scatter(rows: list[dict], path: Path) -> Optional[str]:
@@ -156,7 +181,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     res = Path(args.results_dir)
     files = sorted({f for g in (args.glob or ["bli*.json"]) for f in res.glob(g)})
-    rows, sources = collect(files)
+    rows, sources, reports = collect(files)
     if not rows:
         print(f"criterion_audit: no unsupervised runs in {', '.join(args.glob or ['bli*.json'])} under {res}",
               file=sys.stderr)
@@ -212,11 +237,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines += [f"- {r['setting']} {r['method']} seed {r['seed']} (restarts {r['restarts']}, {r['file']}): "
                   f"P@1 {100 * r['p1']:.1f}, criterion {r['criterion']:.4f}" for r in bad]
     stab_lines, stab = stability_section(rows)
-    lines += stab_lines
+    rep_lines, rep = reproducibility_section(reports)
+    lines += stab_lines + rep_lines
     plot = scatter(rows, res / f"{args.name}.png")
     if plot:
         lines.append(f"\nPlot: `{plot}` (criterion against P@1, flagged runs as crosses).")
-    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho, "stability": stab}, "\n".join(lines) + "\n")
+    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho, "stability": stab, "reruns": rep}, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

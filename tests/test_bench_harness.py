@@ -199,6 +199,25 @@ def test_criterion_audit_replays_the_stability_check_on_refinement_traces(tmp_pa
     assert not ca.unstable(None, max_change=0.1) and not ca.unstable(steps(0.5, 0.5), max_change=0.6, min_overlap=0.4)
 
 
+def test_criterion_audit_checks_that_recomputed_cells_reproduce(tmp_path):
+    import json
+    import shutil
+
+    import criterion_audit as ca
+
+    _fake_result(tmp_path / "bli_a.json", 0, 0.20, 0.16, False)
+    shutil.copy(tmp_path / "bli_a.json", tmp_path / "bli_a_cached.json")  # a cache reuse: same wall time, not a rerun
+    d = json.loads((tmp_path / "bli_a.json").read_text())
+    d["settings"][0]["cells"][1]["wall_s"] = 2.0                         # recomputed, same result
+    (tmp_path / "bli_a_rerun.json").write_text(json.dumps(d))
+    d["settings"][0]["cells"][1].update(wall_s=3.0, p1=0.15)             # recomputed, different result
+    (tmp_path / "bli_a_changed.json").write_text(json.dumps(d))
+    assert ca.main(["--results-dir", str(tmp_path), "--name", "audit"]) == 0
+    md = (tmp_path / "audit.md").read_text()
+    assert "not a cache reuse): 1," in md and "**0/1**" in md
+    assert "P@1 15.0, criterion 0.5000 (bli_a_changed.json" in md
+
+
 def test_align_cell_keeps_per_step_trace():
     """An unsupervised cell's record keeps the refinement steps and restarts, not only scalar metadata."""
     import run_bli
