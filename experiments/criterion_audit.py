@@ -149,15 +149,18 @@ def stability_section(rows: list[dict]) -> tuple[list[str], dict]:
              "(`||W_new - W||_F / sqrt(d)`), `overlap` = Jaccard overlap of its induced dictionary with the previous "
              "step's (recorded from commit 9cbcd97 on). If failed maps drifted while correct ones sat at a fixed point, "
              "a check on these would catch what the criterion misses.\n",
-             "| outcome | signal | runs | min | median | max |", "|---|---|---|---|---|---|"]
+             "| corpora | outcome | signal | runs | min | median | max |", "|---|---|---|---|---|---|---|"]
     summary: dict = {"signals": {}}
-    for label, want in (("success", True), ("failure", False)):
-        for sig in ("change", "overlap"):
-            v = sorted(r["refinement"][-1][sig] for r in traced
-                       if (r["p1"] > SUCCESS_P1) == want and sig in r["refinement"][-1])
-            if v:
-                summary["signals"][f"{label}_{sig}"] = {"runs": len(v), "min": v[0], "median": v[len(v) // 2], "max": v[-1]}
-                lines.append(f"| {label} | {sig} | {len(v)} | {v[0]:.4f} | {v[len(v) // 2]:.4f} | {v[-1]:.4f} |")
+    for kind, is_cipher in (("cipher control", True), ("real corpora", False)):
+        for label, want in (("success", True), ("failure", False)):
+            for sig in ("change", "overlap"):
+                v = sorted(r["refinement"][-1][sig] for r in traced
+                           if (r["regime"] == "cipher") == is_cipher and (r["p1"] > SUCCESS_P1) == want
+                           and sig in r["refinement"][-1])
+                if v:
+                    summary["signals"][f"{kind}_{label}_{sig}"] = {"runs": len(v), "min": v[0], "median": v[len(v) // 2],
+                                                                   "max": v[-1]}
+                    lines.append(f"| {kind} | {label} | {sig} | {len(v)} | {v[0]:.4f} | {v[len(v) // 2]:.4f} | {v[-1]:.4f} |")
     crit = [r["flagged_failed"] for r in rows]
     rules = [("criterion flag alone", {})]
     rules += [(f"criterion flag, or final change > {t:g}", {"max_change": t}) for t in (0.1, 0.2, 0.3, 0.4)]

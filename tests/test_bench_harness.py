@@ -195,7 +195,7 @@ def test_criterion_audit_replays_the_stability_check_on_refinement_traces(tmp_pa
     assert "| criterion flag alone | 1/3 | 2 | 0 |" in md
     assert "| criterion flag, or final change > 0.4 | 2/3 | 1 | 0 |" in md
     assert "| criterion flag, or final overlap < 0.8 | 2/3 | 1 | 0 |" in md
-    assert "| success | change | 1 | 0.0500 | 0.0500 | 0.0500 |" in md
+    assert "| real corpora | success | change | 1 | 0.0500 | 0.0500 | 0.0500 |" in md
     assert not ca.unstable(None, max_change=0.1) and not ca.unstable(steps(0.5, 0.5), max_change=0.6, min_overlap=0.4)
 
 
