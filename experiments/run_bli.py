@@ -475,8 +475,14 @@ def available_methods() -> dict[str, str]:
 
 
 # ====================================================================== plan
+def _corpus_class(spec: dict) -> str:
+    """The cipher control aligns a few thousand fixture words however large ``max_vocab`` is: its cells never
+    estimate a real-corpus cell's cost, nor the other way round."""
+    return "cipher" if spec.get("regime") == "cipher" else "real"
+
+
 def _cost_key(spec: dict) -> tuple:
-    return (spec.get("method"), spec.get("max_vocab"), spec.get("time_budget"), spec.get("restarts"))
+    return (spec.get("method"), _corpus_class(spec), spec.get("max_vocab"), spec.get("time_budget"), spec.get("restarts"))
 
 
 def _median(xs: list[float]) -> float:
@@ -484,8 +490,9 @@ def _median(xs: list[float]) -> float:
 
 
 def cost_model(args) -> dict:
-    """Median wall seconds of the cached cells (by method, vocabulary, budget and restarts; by method and
-    vocabulary) and of the cached vector trainings: what ``--plan`` estimates the work still to do from."""
+    """Median wall seconds of the cached cells (by method, corpus class, vocabulary, budget and restarts; by method,
+    corpus class and vocabulary) and of the cached vector trainings: what ``--plan`` estimates the work still to do
+    from."""
     exact: dict[tuple, list[float]] = {}
     method: dict[tuple, list[float]] = {}
     train: list[float] = []
@@ -494,7 +501,7 @@ def cost_model(args) -> dict:
         if rec and rec.get("status") == "ok" and rec.get("wall_s") and rec.get("spec"):
             sp = rec["spec"]
             exact.setdefault(_cost_key(sp), []).append(rec["wall_s"])
-            method.setdefault((sp.get("method"), sp.get("max_vocab")), []).append(rec["wall_s"])
+            method.setdefault((sp.get("method"), _corpus_class(sp), sp.get("max_vocab")), []).append(rec["wall_s"])
     for f in (args.cache / "vectors").glob("*.json"):  # trainings with this run's dimension and epochs
         rec = read_cell(f)
         params = ((rec or {}).get("spec") or {}).get("params") or {}
@@ -512,7 +519,7 @@ def estimate_cell_seconds(spec: dict, model: dict) -> float:
     if _cost_key(spec) in model["exact"]:
         return model["exact"][_cost_key(spec)]
     bound = (spec.get("time_budget") or 0) * max(1, spec.get("restarts") or 1) * 1.1 + 30
-    guess = model["method"].get((spec.get("method"), spec.get("max_vocab")))
+    guess = model["method"].get((spec.get("method"), _corpus_class(spec), spec.get("max_vocab")))
     if guess is not None:
         return min(guess, bound) if spec.get("time_budget") else guess
     return bound if spec.get("time_budget") else 60.0

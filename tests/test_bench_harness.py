@@ -284,6 +284,12 @@ def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
     model = run_bli.cost_model(args)  # another budget: the method's median, capped by that budget
     assert run_bli.estimate_cell_seconds({**todo, "time_budget": 5.0}, model) == 5.0 * 1.1 + 30
     assert run_bli.estimate_cell_seconds({**todo, "time_budget": 500.0}, model) == 40.0
+    # a cipher-control cell (a few thousand fixture words) never stands in for a real-corpus one, nor the reverse
+    cipher = {**todo, "regime": "cipher", "seed": 3}
+    bc.write_json(tmp_path / "cells" / "cipher.json", {"spec": cipher, "status": "ok", "wall_s": 2.0})
+    model = run_bli.cost_model(args)
+    assert run_bli.estimate_cell_seconds({**todo, "regime": "none"}, model) == 40.0
+    assert run_bli.estimate_cell_seconds({**cipher, "seed": 4}, model) == 2.0
 
 
 def test_cross_vectors_probe_runs_every_combination(tmp_path):
