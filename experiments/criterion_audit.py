@@ -43,6 +43,7 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a run_bli study file (a probe or another benchmark)
         params = meta.get("params", {})
+        commit = meta.get("git", {}).get("commit", "?")[:12]
         n = 0
         for st in settings:
             if st.get("status") != "ok":
@@ -57,7 +58,7 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
                 n += 1
                 identity = key[:6] + (params.get("time_budget"), params.get("max_vocab"), params.get("refine_iters"))
                 reports.setdefault(identity, []).append({
-                    "file": f.name, "commit": meta.get("git", {}).get("commit", "?")[:12], "setting": st["id"],
+                    "file": f.name, "commit": commit, "setting": st["id"],
                     "method": c["method"], "seed": c.get("seed"), "p1": c["p1"], "criterion": c["criterion"],
                     "wall_s": c.get("wall_s")})
                 pair, regime = st["id"].split("/")[:2]
@@ -68,7 +69,7 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
                 history = (c.get("trace") or {}).get("refinement")
                 if history and run["refinement"] is None:  # an older report of the same run may lack the trace
                     run["refinement"] = [{k: h[k] for k in ("change", "overlap", "pairs") if k in h} for h in history]
-        sources.append({"file": f.name, "commit": meta.get("git", {}).get("commit", "?")[:12], "date": meta.get("date"),
+        sources.append({"file": f.name, "commit": commit, "date": meta.get("date"),
                         "unsupervised_cells": n})
     return list(runs.values()), sources, reports
 
@@ -190,9 +191,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         return 2
     ok = [r["p1"] > SUCCESS_P1 for r in rows]
-    agree = sum(1 for r, s in zip(rows, ok) if r["flagged_failed"] != s)
-    false_accept = [r for r, s in zip(rows, ok) if not s and not r["flagged_failed"]]
-    false_reject = [r for r, s in zip(rows, ok) if s and r["flagged_failed"]]
+    agree, false_accept, false_reject = verdicts(rows, [r["flagged_failed"] for r in rows])
     rho = spearman([r["criterion"] for r in rows], [r["p1"] for r in rows])
     f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     lines = ["# Criterion audit: every unsupervised run of the committed studies\n",
