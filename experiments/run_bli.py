@@ -154,22 +154,45 @@ def derive_fixture_corpora(st: Setting, cache: Path) -> dict[str, Path]:
 def _build_child(spec: dict) -> dict:
     from udm.corpora.build import build_corpora
 
-    m = build_corpora(spec["langs"], spec["split"], spec["out"], fraction=spec["fraction"],
-                      cache_dir=spec["cache_dir"], progress=False)
+    m = build_corpora(spec["langs"], spec["split"], spec["out"], sources=spec.get("sources"),
+                      fraction=spec["fraction"], cache_dir=spec["cache_dir"], progress=False)
     return {"manifest_languages": {k: {x: v.get(x) for x in ("tokens", "vocab", "lines", "file")}
                                    for k, v in m["languages"].items()}, "failures": m.get("failures", [])}
 
 
+def requested_sources(args) -> list[str]:
+    """The corpora builder's sources a study uses: ``--sources`` or every source the builder knows."""
+    from udm.corpora.sources import SOURCES
+
+    names = list(getattr(args, "sources", None) or SOURCES)
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ValueError(f"unknown corpus source(s) {','.join(unknown)}; choose from {','.join(SOURCES)}")
+    return names
+
+
+def _sources_tag(names: list[str]) -> str:
+    """'' for the builder's default sources, else a readable suffix for the build folder."""
+    from udm.corpora.sources import SOURCES
+
+    if set(names) == set(SOURCES):
+        return ""
+    missing = [n for n in SOURCES if n not in names]
+    return f"-without-{'+'.join(missing)}" if set(names) < set(SOURCES) else f"-sources-{'+'.join(sorted(names))}"
+
+
 def build_real_corpora(st: Setting, args) -> dict[str, Path]:
     """Corpora from the corpora builder, reusing any finished build under ``--data-dir`` (or ``--data-dir``/bli,
-    where this function writes the builds it makes) with the same split and fraction."""
+    where this function writes the builds it makes) with the same split, fraction and sources."""
     data = Path(args.data_dir)
     split = st.regime
     langs = [st.src_lang, st.tgt_lang]
-    # reuse: a finished build whose manifest has this split and fraction and (for `none`) any superset of the
-    # languages, for the splits that depend on the language set exactly that set. Among several, the build over
-    # the fewest languages wins: in `half` every parallel document goes to exactly one built language, so a
-    # pair-only build gives each side a true half, an 8-language build only about an eighth
+    sources = requested_sources(args)
+    # reuse: a finished build whose manifest has this split, fraction and set of sources and, for `none`, any
+    # superset of the languages (every language gets the same documents); `half` and `disjoint-sources` depend on
+    # the language set, so there exactly the pair: in `half` every parallel document goes to exactly one built
+    # language, so only a pair-only build gives each side a true half (an 8-language build only about an eighth).
+    # Among several, the build over the fewest languages wins.
     found: list[tuple[int, str, Path, dict]] = []
     for man in sorted([*data.glob("*/manifest.json"), *data.glob("bli/*/manifest.json")]):  # bli/: run_bli's own builds
         try:
@@ -178,21 +201,27 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
             continue
         if m.get("split") != split or abs(float(m.get("fraction", 1)) - st.fraction) > 1e-9:
             continue
+        if set(m.get("sources_requested") or requested_sources(None)) != set(sources):
+            continue
         have = set(m.get("languages", {}))
-        if set(langs) <= have and (split != "disjoint-sources" or set(m.get("langs", [])) == set(langs)):
+        if set(langs) <= have and (split == "none" or set(m.get("langs", [])) == set(langs)):
             found.append((len(have), str(man), man, m))
     if found:
         _, _, man, m = min(found, key=lambda f: (f[0], f[1]))
         st.info["corpus_langs"] = m.get("langs")
         st.info["corpus_build"] = str(man.parent)
+        st.info["corpus_sources"] = list(m.get("sources_requested") or sources)
         return {side: man.parent / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
+    tag = _sources_tag(sources)
     if args.no_build:
-        raise RuntimeError(f"no finished {split} build for {','.join(langs)} at fraction {st.fraction:g} under "
-                           f"{data} and --no-build given")
+        raise RuntimeError(f"no finished {split} build for {','.join(langs)} at fraction {st.fraction:g}"
+                           f"{' with sources ' + ','.join(sources) if tag else ''} under {data} and --no-build given")
     blangs = sorted(set(args.none_langs)) if split == "none" else sorted(langs)
-    out = data / "bli" / (f"{split}-{'-'.join(blangs)}-f{st.fraction:g}" if split != "none" else f"none-all-f{st.fraction:g}")
+    out = data / "bli" / ((f"{split}-{'-'.join(blangs)}-f{st.fraction:g}" if split != "none" else f"none-all-f{st.fraction:g}") + tag)
     spec = {"kind": "corpora", "langs": blangs, "split": split, "out": str(out), "fraction": st.fraction,
             "cache_dir": str(Path(args.corpus_cache))}
+    if tag:  # the default spec (and so the cached default builds' keys) stays as it was
+        spec["sources"] = sources
     res = run_in_child(_build_child, spec, args.cache / "builds" / f"{cache_key(spec)}.json", timeout=args.build_timeout)
     if res["status"] != "ok":
         raise RuntimeError(f"corpus build failed: {res.get('error')}")
@@ -203,6 +232,7 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
                            f"(failures: {'; '.join(map(str, m.get('failures', [])))[:300]})")
     st.info["corpus_build"] = str(out)
     st.info["corpus_langs"] = m.get("langs")
+    st.info["corpus_sources"] = list(m.get("sources_requested") or sources)
     return {side: out / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
 
 
@@ -976,6 +1006,8 @@ def render_markdown(results: dict) -> str:
         build = info.get("corpus_build")
         build = os.path.relpath(build, ROOT) if build and os.path.isabs(build) else (build or "-")
         langs = ",".join(info.get("corpus_langs") or []) or "-"
+        if info.get("corpus_sources") and _sources_tag(info["corpus_sources"]):
+            langs += "; sources " + ",".join(info["corpus_sources"])
         vs = " / ".join(f"{Path(v['path']).name} ({v.get('words')})" for v in (vec.get("src"), vec.get("tgt")) if v and v.get("path"))
         split = info.get("split") or {}
         L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {build} ({langs}) | {vs or '-'} | "
@@ -1053,6 +1085,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--name", default="bli", help="basename of the result files (bli.md, bli.json)")
     ap.add_argument("--no-build", action="store_true", help="never build corpora; use finished builds only")
+    ap.add_argument("--sources", default=None,
+                    help="comma-separated corpus sources of the real-corpus builds (default: every source of "
+                         "`udm corpora build`); only builds made from exactly these sources are reused, new ones are "
+                         "written under <data-dir>/bli/ with a suffix naming what was left out (ablations)")
     ap.add_argument("--retry-failed", action="store_true", help="rerun cached failed cells")
     ap.add_argument("--cell-timeout", type=float, default=None)
     ap.add_argument("--train-timeout", type=float, default=7200)
@@ -1086,6 +1122,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     args.fraction_pairs = [p for p in args.fraction_pairs.split(",") if p]
     args.supervised_only_on_full = True
     args.none_langs = sorted({x for p in args.pairs for x in p.split("-")})
+    args.sources = [x for x in args.sources.split(",") if x] if args.sources else None
+    try:
+        requested_sources(args)
+    except ValueError as e:
+        ap.error(str(e))
     args.cache = Path(args.cache_dir)
     return args
 

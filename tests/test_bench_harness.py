@@ -339,3 +339,54 @@ def test_no_build_reuses_run_bli_own_builds_under_data_bli(tmp_path):
     assert run_bli.build_real_corpora(st, args) == {"src": build / "en.txt", "tgt": build / "fr.txt"}
     with pytest.raises(RuntimeError, match="no finished half build"):
         run_bli.build_real_corpora(run_bli.Setting("en-fr", "half", 0.25, "en", "fr"), args)
+
+
+def _fake_build(root, name, split, langs, sources=None, fraction=1.0):
+    import json
+
+    build = root / name
+    build.mkdir(parents=True)
+    m = {"split": split, "fraction": fraction, "langs": langs, "languages": {x: {"file": f"{x}.txt"} for x in langs}}
+    if sources is not None:
+        m["sources_requested"] = sources
+    (build / "manifest.json").write_text(json.dumps(m))
+    return build
+
+
+def test_half_reuses_only_a_pair_build_and_sources_must_match(tmp_path):
+    """`half` needs the pair's own build (true halves), never an 8-language one; --sources picks the ablation
+    build and never the default one, and the reverse."""
+    import argparse
+
+    import run_bli
+    from udm.corpora.sources import SOURCES
+
+    eight = ["en", "es", "fr", "de", "it", "pt", "ru", "zh"]
+    _fake_build(tmp_path, "half-all", "half", eight)
+    _fake_build(tmp_path, "none-all", "none", eight)
+    nogloss = [s for s in SOURCES if s != "glosses"]
+    abl = _fake_build(tmp_path, "none-enfr-nogloss", "none", ["en", "fr"], sources=nogloss)
+    st = lambda regime: run_bli.Setting("en-fr", regime, 1.0, "en", "fr")  # noqa: E731
+    args = argparse.Namespace(data_dir=str(tmp_path), no_build=True, sources=None)
+    with pytest.raises(RuntimeError, match="no finished half build for en,fr"):
+        run_bli.build_real_corpora(st("half"), args)
+    pair = _fake_build(tmp_path, "half-enfr", "half", ["en", "fr"])
+    assert run_bli.build_real_corpora(st("half"), args)["src"] == pair / "en.txt"
+    # none: the default sources never pick the ablation build even though it has fewer languages
+    assert run_bli.build_real_corpora(st("none"), args)["src"] == tmp_path / "none-all" / "en.txt"
+    args.sources = nogloss
+    s = st("none")
+    assert run_bli.build_real_corpora(s, args)["tgt"] == abl / "fr.txt"
+    assert s.info["corpus_sources"] == nogloss
+    with pytest.raises(RuntimeError, match="with sources"):
+        run_bli.build_real_corpora(st("half"), args)
+    assert run_bli._sources_tag(nogloss) == "-without-glosses"
+    assert run_bli._sources_tag(list(SOURCES)) == ""
+
+
+def test_sources_option_rejects_unknown_source_in_one_line(capsys):
+    import run_bli
+
+    with pytest.raises(SystemExit):
+        run_bli.parse_args(["--sources", "bible,nosuch"])
+    assert "unknown corpus source(s) nosuch" in capsys.readouterr().err
