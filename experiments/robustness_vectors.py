@@ -7,12 +7,13 @@ seed changes both spaces (and the supervised baseline), which is the variation a
     for k in 0 1 2 3 4; do python experiments/run_bli.py --pairs en-de --regimes none --fractions 1 --seeds 1 \\
         --methods procrustes,gw --vector-seed $k --name bli_vs_ende_vs$k --no-build; done
     python experiments/robustness_vectors.py --prefix bli_none --prefix bli_vs_ende_vs --setting en-de/none/1 \
-        --name robustness_vectors_ende
+        --build data/corpora-none --name robustness_vectors_ende
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prefix", required=True, action="append",
                     help="result basename prefix; files <prefix>*.json are read (repeat for several)")
     ap.add_argument("--setting", default=None, help="keep one setting only, e.g. en-de/none/1")
+    ap.add_argument("--build", default=None,
+                    help="keep runs on this corpus build only, e.g. data/corpora-none (a setting id does not name its "
+                         "build: an ablation's en-de/none/1 is another corpus)")
     ap.add_argument("--results-dir", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--name", default="robustness_vectors")
     args = ap.parse_args(argv)
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"robustness_vectors: no {' or '.join(args.prefix)}*.json in {res}", file=sys.stderr)
         return 2
     rows: list[dict] = []
+    latest: dict[tuple, dict] = {}  # one row per run: a cell found in several result files counts once (the newest)
     for f in files:
         d = json.loads(f.read_text())
         vseed = d["meta"]["params"].get("vector_seed", 0)
@@ -47,18 +52,28 @@ def main(argv: list[str] | None = None) -> int:
         for st in d["settings"]:
             if args.setting and st["id"] != args.setting:
                 continue
+            build = (st.get("info") or {}).get("corpus_build") or "?"
+            build = os.path.relpath(build, ROOT) if os.path.isabs(build) else build
+            if args.build and os.path.normpath(build) != os.path.normpath(args.build):
+                continue
             if st.get("status") != "ok":
-                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "error": st.get("reason")})
+                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "build": build,
+                             "error": st.get("reason")})
                 continue
             cells = st["cells"]
             sup = next((c for c in cells if c["method"] == "procrustes" and c.get("status") == "ok"), None)
             for c in cells:
                 if c["method"] in SUPERVISED_CELLS or c.get("status") != "ok":
                     continue
-                rows.append({"file": f.name, "vector_seed": vseed, "setting": st["id"], "method": c["method"] + (f" ({restarts} restarts)" if restarts > 1 else ""),
-                             "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
-                             "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
-                             "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"]})
+                r = {"file": f.name, "vector_seed": vseed, "setting": st["id"], "build": build,
+                     "method": c["method"] + (f" ({restarts} restarts)" if restarts > 1 else ""),
+                     "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
+                     "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
+                     "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"]}
+                key = (r["setting"], build, r["method"], vseed, r["seed"])
+                if key not in latest or r["date"] >= latest[key]["date"]:
+                    latest[key] = r
+    rows += latest.values()
     ok = [r for r in rows if "p1" in r]
     lines = ["# Robustness over vector training seeds\n",
              "Written by `experiments/robustness_vectors.py` from the `run_bli.py` results "
@@ -67,27 +82,27 @@ def main(argv: list[str] | None = None) -> int:
              f"- command: `python experiments/robustness_vectors.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
              f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; runs: "
              + ", ".join(sorted({f"{r['file']} (commit {r.get('commit', '?')}, {r.get('date', '?')})" for r in ok})) + "\n",
-             "| setting | vector seed | method | supervised P@1 | unsupervised P@1 | ratio | criterion | flagged failed | wall s |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(ok, key=lambda r: (r["setting"], r["method"], r["vector_seed"])):
+             "| setting | corpus build | vector seed | method | supervised P@1 | unsupervised P@1 | ratio | criterion | flagged failed | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(ok, key=lambda r: (r["setting"], r["build"], r["method"], r["vector_seed"])):
         ratio = r["p1"] / r["sup_p1"] if r["sup_p1"] else None
-        lines.append(f"| {r['setting']} | {r['vector_seed']} | {r['method']} | {100 * r['sup_p1']:.1f} | {100 * r['p1']:.1f} | "
+        lines.append(f"| {r['setting']} | {r['build']} | {r['vector_seed']} | {r['method']} | {100 * r['sup_p1']:.1f} | {100 * r['p1']:.1f} | "
                      f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['criterion']:.4f} | {r['flagged_failed']} | {r['wall_s']:.0f} |")
-    lines.append("\n| setting | method | runs | success | mean P@1 | std | min | max | mean ratio | >= supervised | flag ok |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for key in sorted({(r["setting"], r["method"]) for r in ok}):
-        rs = [r for r in ok if (r["setting"], r["method"]) == key]
+    lines.append("\n| setting | corpus build | method | runs | success | mean P@1 | std | min | max | mean ratio | >= supervised | flag ok |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted({(r["setting"], r["build"], r["method"]) for r in ok}):
+        rs = [r for r in ok if (r["setting"], r["build"], r["method"]) == key]
         p = [r["p1"] for r in rs]
         succ = [x > SUCCESS_P1 for x in p]
         flag_ok = sum(1 for r, s in zip(rs, succ) if r["flagged_failed"] != s)
         ratios = [r["p1"] / r["sup_p1"] for r in rs if r["sup_p1"]]
-        lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {sum(succ)}/{len(rs)} | {100 * statistics.mean(p):.1f} | "
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(rs)} | {sum(succ)}/{len(rs)} | {100 * statistics.mean(p):.1f} | "
                      f"{100 * (statistics.pstdev(p) if len(p) > 1 else 0.0):.1f} | {100 * min(p):.1f} | {100 * max(p):.1f} | "
                      f"{statistics.mean(ratios):.2f} | {sum(1 for r in rs if r['sup_p1'] and r['p1'] >= r['sup_p1'])}/{len(rs)} | "
                      f"{flag_ok}/{len(rs)} |")
     for r in rows:
         if "error" in r:
-            lines.append(f"\n- {r['file']}: {r['setting']} failed: {r['error']}")
+            lines.append(f"\n- {r['file']}: {r['setting']} ({r['build']}) failed: {r['error']}")
     write_report(Path(args.results_dir), args.name, rows, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -139,7 +139,8 @@ def test_failure_record_keeps_the_last_line_as_error():
 
 
 def _fake_result(path: Path, vector_seed: int, sup: float, gw: float, gw_failed: bool,
-                 refinement: Optional[list[dict]] = None) -> None:
+                 refinement: Optional[list[dict]] = None, build: str = "data/corpora-none",
+                 date: str = "2026-01-01 00:00 UTC") -> None:
     import json
 
     cell = lambda method, p1, failed: {"method": method, "seed": 0, "status": "ok", "p1": p1,  # noqa: E731
@@ -148,8 +149,8 @@ def _fake_result(path: Path, vector_seed: int, sup: float, gw: float, gw_failed:
     if refinement is not None:
         gw_cell["trace"] = {"refinement": refinement}
     path.write_text(json.dumps({
-        "meta": {"params": {"vector_seed": vector_seed}, "git": {"commit": "abc" * 5}, "date": "2026-01-01 00:00 UTC"},
-        "settings": [{"id": "en-de/none/1", "status": "ok",
+        "meta": {"params": {"vector_seed": vector_seed}, "git": {"commit": "abc" * 5}, "date": date},
+        "settings": [{"id": "en-de/none/1", "status": "ok", "info": {"corpus_build": build},
                       "cells": [cell("procrustes", sup, False), gw_cell]}]}))
 
 
@@ -159,9 +160,15 @@ def test_robustness_over_vector_seeds_counts_success_ratio_and_flags(tmp_path):
     _fake_result(tmp_path / "r_vs0.json", 0, 0.20, 0.16, False)   # success, flag right
     _fake_result(tmp_path / "r_vs1.json", 1, 0.20, 0.01, False)   # failure the flag missed
     _fake_result(tmp_path / "r_vs2.json", 2, 0.10, 0.12, False)   # success at or above supervised
+    _fake_result(tmp_path / "r_vs0_older.json", 0, 0.20, 0.02, True, date="2025-01-01 00:00 UTC")  # same run, older
+    _fake_result(tmp_path / "r_vs0_ablation.json", 0, 0.30, 0.01, True, build="data/ablation/none-ende")
     assert rv.main(["--prefix", "r_vs", "--results-dir", str(tmp_path), "--name", "out"]) == 0
-    summary = [ln for ln in (tmp_path / "out.md").read_text().splitlines() if ln.startswith("| en-de/none/1 | gw | 3 |")]
-    assert summary == ["| en-de/none/1 | gw | 3 | 2/3 | 9.7 | 6.3 | 1.0 | 16.0 | 0.68 | 1/3 | 2/3 |"]
+    lines = (tmp_path / "out.md").read_text().splitlines()
+    summary = [ln for ln in lines if ln.startswith("| en-de/none/1 | data/corpora-none | gw |")]
+    assert summary == ["| en-de/none/1 | data/corpora-none | gw | 3 | 2/3 | 9.7 | 6.3 | 1.0 | 16.0 | 0.68 | 1/3 | 2/3 |"]
+    assert "| en-de/none/1 | data/ablation/none-ende | gw | 1 | 0/1 |" in "\n".join(lines)  # another corpus: its own row
+    assert rv.main(["--prefix", "r_vs", "--results-dir", str(tmp_path), "--name", "out2", "--build", "data/ablation/none-ende"]) == 0
+    assert "data/corpora-none" not in (tmp_path / "out2.md").read_text().split("| wall s |")[1]
     assert rv.main(["--prefix", "nothing_", "--results-dir", str(tmp_path)]) == 2
 
 
