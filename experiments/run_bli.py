@@ -997,8 +997,10 @@ def render_markdown(results: dict) -> str:
             L.append(f"![scaling]({pl})\n")
     # data
     L.append("## Data: corpus build, vectors and lexicon split per setting\n")
-    L.append("Which finished build each setting used (run_bli reuses the build over the fewest languages; a rerun on a "
-             "machine with other builds under `--data-dir` may pick another), its vector files and the lexicon split.\n")
+    L.append("Which finished build each setting used (run_bli reuses a build with the same split, fraction and sources: "
+             "for `none` the one over the fewest languages, for `half` and `disjoint-sources` only the pair's own; a "
+             "rerun on a machine with other builds under `--data-dir` may pick another), its vector files and the "
+             "lexicon split.\n")
     L.append("| pair | regime | frac | corpus build (languages) | vectors src / tgt (words) | train words | test words |")
     L.append("|---|---|---|---|---|---|---|")
     for s in settings:
