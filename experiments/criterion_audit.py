@@ -65,7 +65,9 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
                 run = runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": pair, "regime": regime,
                                             "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
                                             "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
-                                            "flagged_failed": bool(c.get("aligner_failed")), "refinement": None})
+                                            "flagged_failed": bool(c.get("aligner_failed")), "refinement": None,
+                                            "first_reported": meta.get("date") or "?"})
+                run["first_reported"] = min(run["first_reported"], meta.get("date") or "?")
                 history = (c.get("trace") or {}).get("refinement")
                 if history and run["refinement"] is None:  # an older report of the same run may lack the trace
                     run["refinement"] = [{k: h[k] for k in ("change", "overlap", "pairs") if k in h} for h in history]
@@ -140,9 +142,11 @@ def unstable(history: Optional[list[dict]], *, max_change: Optional[float] = Non
     return min_overlap is not None and "overlap" in last and last["overlap"] < min_overlap
 
 
-def stability_section(rows: list[dict]) -> tuple[list[str], dict]:
+def stability_section(rows: list[dict], holdout_after: Optional[str] = None) -> tuple[list[str], dict]:
     """Would a dictionary-stability check (is the refined map a fixed point of induction + Procrustes?) catch the
-    criterion's mistakes? Replayed on every run whose report keeps its refinement trace, over a sweep of limits."""
+    criterion's mistakes? Replayed on every run whose report keeps its refinement trace, over a sweep of limits;
+    with ``holdout_after`` (a report date) the rules are also scored on the runs first reported after it alone, the
+    runs no limit was chosen on."""
     traced = [r for r in rows if r.get("refinement") and len(r["refinement"]) >= STABILITY_MIN_STEPS]
     lines = ["\n## Dictionary stability: is the refined map a fixed point?\n",
              "Signals of the last shared-refinement step, for the runs whose reports keep the refinement trace "
@@ -166,14 +170,24 @@ def stability_section(rows: list[dict]) -> tuple[list[str], dict]:
     rules = [("criterion flag alone", {})]
     rules += [(f"criterion flag, or final change > {t:g}", {"max_change": t}) for t in (0.1, 0.2, 0.3, 0.4)]
     rules += [(f"criterion flag, or final overlap < {t:g}", {"min_overlap": t}) for t in (0.8, 0.9, 0.95)]
-    lines += ["\nEach rule over all runs (runs without a trace keep the criterion's flag):\n",
-              "| rule | flag right | false accepts | false rejects |", "|---|---|---|---|"]
+    held = [i for i, r in enumerate(rows) if holdout_after and r.get("first_reported", "?") > holdout_after]
+    lines += ["\nEach rule over all runs (runs without a trace keep the criterion's flag)"
+              + (f"; `held out` = only the {len(held)} runs first reported after {holdout_after}, after the limits "
+                 "above were looked at" if holdout_after else "") + ":\n",
+              "| rule | flag right | false accepts | false rejects |" + (" held out: flag right | false accepts | false rejects |" if holdout_after else ""),
+              "|---|---|---|---|" + ("---|---|---|" if holdout_after else "")]
     summary["rules"] = {}
     for label, limits in rules:
         flags = [c or (bool(limits) and unstable(r.get("refinement"), **limits)) for r, c in zip(rows, crit)]
         right, fa, fr = verdicts(rows, flags)
         summary["rules"][label] = {"flag_right": right, "false_accepts": len(fa), "false_rejects": len(fr)}
-        lines.append(f"| {label} | {right}/{len(rows)} | {len(fa)} | {len(fr)} |")
+        line = f"| {label} | {right}/{len(rows)} | {len(fa)} | {len(fr)} |"
+        if holdout_after:
+            h_right, h_fa, h_fr = verdicts([rows[i] for i in held], [flags[i] for i in held])
+            summary["rules"][label]["held_out"] = {"runs": len(held), "flag_right": h_right,
+                                                   "false_accepts": len(h_fa), "false_rejects": len(h_fr)}
+            line += f" {h_right}/{len(held)} | {len(h_fa)} | {len(h_fr)} |"
+        lines.append(line)
     return lines, summary
 
 
@@ -182,6 +196,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--glob", action="append", help="study files to read, relative to --results-dir (default bli*.json)")
     ap.add_argument("--results-dir", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--name", default="criterion_audit")
+    ap.add_argument("--holdout-after", default=None, metavar="'YYYY-MM-DD HH:MM UTC'",
+                    help="also score the stability rules on the runs first reported after this date alone (runs the "
+                         "rules' limits were not chosen on)")
     args = ap.parse_args(argv)
     res = Path(args.results_dir)
     files = sorted({f for g in (args.glob or ["bli*.json"]) for f in res.glob(g)})
@@ -238,7 +255,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines.append(f"\n## {title}: {len(bad)}\n")
         lines += [f"- {r['setting']} {r['method']} seed {r['seed']} (restarts {r['restarts']}, {r['file']}): "
                   f"P@1 {100 * r['p1']:.1f}, criterion {r['criterion']:.4f}" for r in bad]
-    stab_lines, stab = stability_section(rows)
+    stab_lines, stab = stability_section(rows, args.holdout_after)
     rep_lines, rep = reproducibility_section(reports)
     lines += stab_lines + rep_lines
     plot = scatter(rows, res / f"{args.name}.png")

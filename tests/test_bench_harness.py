@@ -397,3 +397,18 @@ def test_sources_option_rejects_unknown_source_in_one_line(capsys):
     with pytest.raises(SystemExit):
         run_bli.parse_args(["--sources", "bible,nosuch"])
     assert "unknown corpus source(s) nosuch" in capsys.readouterr().err
+
+
+def test_criterion_audit_scores_stability_rules_on_held_out_runs(tmp_path):
+    """--holdout-after: the rules are also scored on the runs first reported after the date, alone."""
+    import criterion_audit as ca
+
+    steps = lambda last_change: [{"change": 1.0, "pairs": 9}] + [{"change": last_change, "overlap": 0.9, "pairs": 9}] * 2  # noqa: E731
+    _fake_result(tmp_path / "bli_a.json", 0, 0.20, 0.01, False, steps(0.50), date="2026-01-01 00:00 UTC")  # caught by change
+    _fake_result(tmp_path / "bli_b.json", 1, 0.20, 0.16, False, steps(0.45), date="2026-02-01 00:00 UTC")  # held out: false reject
+    _fake_result(tmp_path / "bli_c.json", 2, 0.20, 0.02, False, steps(0.05), date="2026-02-01 00:00 UTC")  # held out: missed
+    assert ca.main(["--results-dir", str(tmp_path), "--name", "audit", "--holdout-after", "2026-01-15 00:00 UTC"]) == 0
+    md = (tmp_path / "audit.md").read_text()
+    assert "only the 2 runs first reported after 2026-01-15 00:00 UTC" in md
+    assert "| criterion flag alone | 1/3 | 2 | 0 | 1/2 | 1 | 0 |" in md
+    assert "| criterion flag, or final change > 0.4 | 1/3 | 1 | 1 | 0/2 | 1 | 1 |" in md
