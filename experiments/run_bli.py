@@ -181,6 +181,14 @@ def _sources_tag(names: list[str]) -> str:
     return f"-without-{'+'.join(missing)}" if set(names) < set(SOURCES) else f"-sources-{'+'.join(sorted(names))}"
 
 
+def _use_build(st: Setting, build: Path, m: dict, sources: list[str]) -> dict[str, Path]:
+    """Record which corpus build a setting uses (its folder, languages, sources) and return the pair's two texts."""
+    st.info["corpus_build"] = str(build)
+    st.info["corpus_langs"] = m.get("langs")
+    st.info["corpus_sources"] = list(m.get("sources_requested") or sources)
+    return {side: build / m["languages"][lang]["file"] for side, lang in (("src", st.src_lang), ("tgt", st.tgt_lang))}
+
+
 def build_real_corpora(st: Setting, args) -> dict[str, Path]:
     """Corpora from the corpora builder, reusing any finished build under ``--data-dir`` (or ``--data-dir``/bli,
     where this function writes the builds it makes) with the same split, fraction and sources."""
@@ -188,6 +196,7 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
     split = st.regime
     langs = [st.src_lang, st.tgt_lang]
     sources = requested_sources(args)
+    default_sources = requested_sources(None)  # what a manifest that does not name its sources was built from
     # reuse: a finished build whose manifest has this split, fraction and set of sources and, for `none`, any
     # superset of the languages (every language gets the same documents); `half` and `disjoint-sources` depend on
     # the language set, so there exactly the pair: in `half` every parallel document goes to exactly one built
@@ -201,17 +210,14 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
             continue
         if m.get("split") != split or abs(float(m.get("fraction", 1)) - st.fraction) > 1e-9:
             continue
-        if set(m.get("sources_requested") or requested_sources(None)) != set(sources):
+        if set(m.get("sources_requested") or default_sources) != set(sources):
             continue
         have = set(m.get("languages", {}))
         if set(langs) <= have and (split == "none" or set(m.get("langs", [])) == set(langs)):
             found.append((len(have), str(man), man, m))
     if found:
         _, _, man, m = min(found, key=lambda f: (f[0], f[1]))
-        st.info["corpus_langs"] = m.get("langs")
-        st.info["corpus_build"] = str(man.parent)
-        st.info["corpus_sources"] = list(m.get("sources_requested") or sources)
-        return {side: man.parent / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
+        return _use_build(st, man.parent, m, sources)
     tag = _sources_tag(sources)
     if args.no_build:
         raise RuntimeError(f"no finished {split} build for {','.join(langs)} at fraction {st.fraction:g}"
@@ -230,10 +236,7 @@ def build_real_corpora(st: Setting, args) -> dict[str, Path]:
     if missing:
         raise RuntimeError(f"the corpora builder produced no {','.join(missing)} text for split {split} "
                            f"(failures: {'; '.join(map(str, m.get('failures', [])))[:300]})")
-    st.info["corpus_build"] = str(out)
-    st.info["corpus_langs"] = m.get("langs")
-    st.info["corpus_sources"] = list(m.get("sources_requested") or sources)
-    return {side: out / m["languages"][lang]["file"] for side, lang in (("src", langs[0]), ("tgt", langs[1]))}
+    return _use_build(st, out, m, sources)
 
 
 # ====================================================================== vectors
