@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in latest or r["date"] >= latest[key]["date"]:
                     latest[key] = r
     rows += latest.values()
+    if not rows:
+        wanted = " and ".join(x for x in (args.setting and f"setting {args.setting}", args.build and f"build {args.build}") if x)
+        print(f"robustness_vectors: no run in {' or '.join(args.prefix)}*.json matches {wanted}", file=sys.stderr)
+        return 2
     ok = [r for r in rows if "p1" in r]
     lines = ["# Robustness over vector training seeds\n",
              "Written by `experiments/robustness_vectors.py` from the `run_bli.py` results "

@@ -169,6 +169,8 @@ def test_robustness_over_vector_seeds_counts_success_ratio_and_flags(tmp_path):
     assert "| en-de/none/1 | data/ablation/none-ende | gw | 1 | 0/1 |" in "\n".join(lines)  # another corpus: its own row
     assert rv.main(["--prefix", "r_vs", "--results-dir", str(tmp_path), "--name", "out2", "--build", "data/ablation/none-ende"]) == 0
     assert "data/corpora-none" not in (tmp_path / "out2.md").read_text().split("| wall s |")[1]
+    assert rv.main(["--prefix", "r_vs", "--results-dir", str(tmp_path), "--name", "out3", "--build", "data/nothing"]) == 2
+    assert not (tmp_path / "out3.md").exists()  # a filter that matches nothing: an error, not an empty report
     assert rv.main(["--prefix", "nothing_", "--results-dir", str(tmp_path)]) == 2
 
 
