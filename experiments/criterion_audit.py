@@ -200,6 +200,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="also score the stability rules on the runs first reported after this date alone (runs the "
                          "rules' limits were not chosen on)")
     args = ap.parse_args(argv)
+    if args.holdout_after:
+        try:  # compared as text with the reports' dates, so it must have their exact form
+            time.strptime(args.holdout_after, "%Y-%m-%d %H:%M UTC")
+        except ValueError:
+            ap.error(f"--holdout-after {args.holdout_after!r}: expected 'YYYY-MM-DD HH:MM UTC', the reports' date form")
     res = Path(args.results_dir)
     files = sorted({f for g in (args.glob or ["bli*.json"]) for f in res.glob(g)})
     rows, sources, reports = collect(files)

@@ -414,3 +414,6 @@ def test_criterion_audit_scores_stability_rules_on_held_out_runs(tmp_path):
     assert "only the 2 runs first reported after 2026-01-15 00:00 UTC" in md
     assert "| criterion flag alone | 1/3 | 2 | 0 | 1/2 | 1 | 0 |" in md
     assert "| criterion flag, or final change > 0.4 | 1/3 | 1 | 1 | 0/2 | 1 | 1 |" in md
+    with pytest.raises(SystemExit):
+        ca.main(["--results-dir", str(tmp_path), "--name", "bad", "--holdout-after", "2026-01-15"])
+    assert not (tmp_path / "bad.md").exists()
