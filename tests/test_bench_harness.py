@@ -417,3 +417,31 @@ def test_criterion_audit_scores_stability_rules_on_held_out_runs(tmp_path):
     with pytest.raises(SystemExit):
         ca.main(["--results-dir", str(tmp_path), "--name", "bad", "--holdout-after", "2026-01-15"])
     assert not (tmp_path / "bad.md").exists()
+
+
+def test_failure_probe_scores_maps_against_refined_random_starts(tmp_path):
+    """The failure probe reads a space from a results file, scores the supervised map relative to refined random
+    starts, and finds the best separating cut; a malformed --space is one line."""
+    import json
+
+    import failure_probe as fp
+
+    assert fp.best_threshold([0.1, 0.2, 0.3, 0.4], [False, False, True, True]) == (pytest.approx(0.25), 4)
+    assert fp.best_threshold([0.1, 0.3, 0.2], [False, False, True])[1] == 2
+    root = Path(__file__).resolve().parents[1]
+    lex = str(root / "corpora/fixtures/cipher.train.txt")
+    setting = {"id": "en-cipher/cipher/1", "train_lexicon": lex, "test_lexicon": lex,
+               "vectors": {"src": {"path": str(root / "tests/data/as_cipher_en.npz")},
+                           "tgt": {"path": str(root / "tests/data/as_cipher_code.npz")}}}
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"settings": [setting]}))
+    argv = ["--space", f"{res}:en-cipher/cipher/1", "--methods", "", "--random-starts", "1", "--max-vocab", "500",
+            "--refine-iters", "1", "--out-dir", str(tmp_path), "--name", "fp"]
+    assert fp.main(argv) == 0
+    rows = json.loads((tmp_path / "fp.json").read_text())["rows"]
+    assert [r["map"] for r in rows] == ["procrustes"] and rows[0]["space"] == "r:en-cipher/cipher/1"
+    assert rows[0]["p1"] > 0.9 and rows[0]["muse_share"] > 0.3 and rows[0]["sinkhorn_share"] > 0.3
+    with pytest.raises(SystemExit, match="is not RESULTS_JSON:SETTING_ID"):
+        fp.main(["--space", "nofile"])
+    with pytest.raises(SystemExit, match="no setting 'en-xx/none/1'"):
+        fp.main(["--space", f"{res}:en-xx/none/1"])
