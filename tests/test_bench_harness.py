@@ -445,3 +445,27 @@ def test_failure_probe_scores_maps_against_refined_random_starts(tmp_path):
         fp.main(["--space", "nofile"])
     with pytest.raises(SystemExit, match="no setting 'en-xx/none/1'"):
         fp.main(["--space", f"{res}:en-xx/none/1"])
+
+
+def test_refine_length_probe_reports_both_starts_per_checkpoint(tmp_path):
+    """The refinement-length probe refines the supervised and the gw start to each checkpoint and compares them."""
+    import json
+
+    import refine_length_probe as rlp
+
+    root = Path(__file__).resolve().parents[1]
+    lex = str(root / "corpora/fixtures/cipher.train.txt")
+    setting = {"id": "en-cipher/cipher/1", "train_lexicon": lex, "test_lexicon": lex,
+               "vectors": {"src": {"path": str(root / "tests/data/as_cipher_en.npz")},
+                           "tgt": {"path": str(root / "tests/data/as_cipher_code.npz")}}}
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"settings": [setting]}))
+    argv = ["--space", f"{res}:en-cipher/cipher/1", "--checkpoints", "1,0", "--max-vocab", "500",
+            "--out-dir", str(tmp_path), "--name", "rl"]
+    assert rlp.main(argv) == 0
+    rows = json.loads((tmp_path / "rl.json").read_text())["rows"]
+    assert [(r["steps"], r["start"]) for r in rows] == [(0, "supervised"), (0, "gw"), (1, "supervised"), (1, "gw")]
+    assert rows[0]["last_change"] is None and rows[2]["last_change"] is not None
+    assert all(r["p1"] > 0.9 for r in rows) and rows[-1]["dictionary_jaccard"] > 0.5
+    with pytest.raises(SystemExit, match="comma-separated"):
+        rlp.main(argv[:2] + ["--checkpoints", "five"])
