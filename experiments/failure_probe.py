@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bli_core import write_report  # noqa: E402
-from probe_common import fmt  # noqa: E402
+from probe_common import fmt, report_header  # noqa: E402
 
 from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
 from udm.criteria import gw_criterion, muse_criterion, random_orthogonal, sinkhorn_criterion  # noqa: E402
@@ -69,6 +69,16 @@ def load_space(spec: str, max_vocab: int):
     except (UdmError, KeyError) as exc:
         raise SystemExit(f"error: setting {sid!r} of {path}: {exc}") from None
     return src, tgt, train, test
+
+
+def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra) -> dict:
+    """Provenance of a multi-space probe run: command, date, commit, machine, load, wall time."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"command": f"python experiments/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
+            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start, **extra}
 
 
 def raw_stats(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
@@ -138,18 +148,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     ok = [r["p1"] > 0.05 for r in rows]
     cuts = {s: best_threshold([r[s] for r in rows], ok) for s in STATS}
-    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
-                            text=True).stdout.strip()
-    meta = {"command": "python experiments/failure_probe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
-            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
-            "thresholds": {s: {"cut": c, "right": n, "of": len(rows)} for s, (c, n) in cuts.items()}}
-    lines = [
-        "# Failure detection: which dictionary-free statistic separates failed maps from correct ones?\n",
-        "Written by `experiments/failure_probe.py`; nothing edited by hand.\n",
-        f"- command: `{meta['command']}`", f"- date: {meta['date']}; commit `{meta['commit']}`",
-        f"- machine: {meta['machine']}; load average at end {meta['load_average_end'][0]:.1f}; wall {meta['wall_s']:.0f} s",
+    meta = probe_meta("failure_probe.py", argv, t_start,
+                      thresholds={s: {"cut": c, "right": n, "of": len(rows)} for s, (c, n) in cuts.items()})
+    lines = report_header("Failure detection: which dictionary-free statistic separates failed maps from correct ones?",
+                          "failure_probe.py", meta) + [
         f"- maps: supervised Procrustes on the train lexicon + {args.refine_iters} refinement steps, and "
         f"{', '.join(methods)} (seed 0, no time budget); shares are relative to {args.random_starts} random orthogonal "
         f"starts put through the same refinement (mean); success = CSLS P@1 > 5%; `flag` = the aligner's own failure "

@@ -14,23 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bli_core import write_report  # noqa: E402
-from failure_probe import load_space  # noqa: E402
-from probe_common import fmt  # noqa: E402
+from failure_probe import load_space, probe_meta  # noqa: E402
+from probe_common import fmt, report_header  # noqa: E402
 
 from udm import evaluate_mapping, get_aligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
@@ -86,16 +82,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                 rows.append(row)
                 print(json.dumps({a: (round(b, 4) if isinstance(b, float) else b) for a, b in row.items()}),
                       file=sys.stderr, flush=True)
-    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
-                            text=True).stdout.strip()
-    meta = {"command": "python experiments/refine_length_probe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
-            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start}
-    lines = ["# Refinement length: does more shared refinement carry the gw start to the supervised solution?\n",
-             "Written by `experiments/refine_length_probe.py`; nothing edited by hand.\n",
-             f"- command: `{meta['command']}`", f"- date: {meta['date']}; commit `{meta['commit']}`",
-             f"- machine: {meta['machine']}; load average at end {meta['load_average_end'][0]:.1f}; wall {meta['wall_s']:.0f} s",
+    meta = probe_meta("refine_length_probe.py", argv, t_start)
+    lines = report_header("Refinement length: does more shared refinement carry the gw start to the supervised solution?",
+                          "refine_length_probe.py", meta) + [
              "- starts: supervised Procrustes on the train lexicon, and the gw initialisation (seed 0), both unrefined; "
              "then the shared refinement (CSLS mutual nearest neighbours among the top 15k, Procrustes) for the given "
              "total steps; P@1 = CSLS P@1 (%) on the test lexicon; change = ||W_new - W|| / sqrt(d) of the last step; "

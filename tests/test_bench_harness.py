@@ -419,6 +419,20 @@ def test_criterion_audit_scores_stability_rules_on_held_out_runs(tmp_path):
     assert not (tmp_path / "bad.md").exists()
 
 
+def _cipher_results_file(tmp_path: Path) -> Path:
+    """A minimal run_bli results file whose one setting (en-cipher/cipher/1) points at the cipher fixture."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    lex = str(root / "corpora/fixtures/cipher.train.txt")
+    setting = {"id": "en-cipher/cipher/1", "train_lexicon": lex, "test_lexicon": lex,
+               "vectors": {"src": {"path": str(root / "tests/data/as_cipher_en.npz")},
+                           "tgt": {"path": str(root / "tests/data/as_cipher_code.npz")}}}
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"settings": [setting]}))
+    return res
+
+
 def test_failure_probe_scores_maps_against_refined_random_starts(tmp_path):
     """The failure probe reads a space from a results file, scores the supervised map relative to refined random
     starts, and finds the best separating cut; a malformed --space is one line."""
@@ -428,13 +442,7 @@ def test_failure_probe_scores_maps_against_refined_random_starts(tmp_path):
 
     assert fp.best_threshold([0.1, 0.2, 0.3, 0.4], [False, False, True, True]) == (pytest.approx(0.25), 4)
     assert fp.best_threshold([0.1, 0.3, 0.2], [False, False, True])[1] == 2
-    root = Path(__file__).resolve().parents[1]
-    lex = str(root / "corpora/fixtures/cipher.train.txt")
-    setting = {"id": "en-cipher/cipher/1", "train_lexicon": lex, "test_lexicon": lex,
-               "vectors": {"src": {"path": str(root / "tests/data/as_cipher_en.npz")},
-                           "tgt": {"path": str(root / "tests/data/as_cipher_code.npz")}}}
-    res = tmp_path / "r.json"
-    res.write_text(json.dumps({"settings": [setting]}))
+    res = _cipher_results_file(tmp_path)
     argv = ["--space", f"{res}:en-cipher/cipher/1", "--methods", "", "--random-starts", "1", "--max-vocab", "500",
             "--refine-iters", "1", "--out-dir", str(tmp_path), "--name", "fp"]
     assert fp.main(argv) == 0
@@ -453,13 +461,7 @@ def test_refine_length_probe_reports_both_starts_per_checkpoint(tmp_path):
 
     import refine_length_probe as rlp
 
-    root = Path(__file__).resolve().parents[1]
-    lex = str(root / "corpora/fixtures/cipher.train.txt")
-    setting = {"id": "en-cipher/cipher/1", "train_lexicon": lex, "test_lexicon": lex,
-               "vectors": {"src": {"path": str(root / "tests/data/as_cipher_en.npz")},
-                           "tgt": {"path": str(root / "tests/data/as_cipher_code.npz")}}}
-    res = tmp_path / "r.json"
-    res.write_text(json.dumps({"settings": [setting]}))
+    res = _cipher_results_file(tmp_path)
     argv = ["--space", f"{res}:en-cipher/cipher/1", "--checkpoints", "1,0", "--max-vocab", "500",
             "--out-dir", str(tmp_path), "--name", "rl"]
     assert rlp.main(argv) == 0
