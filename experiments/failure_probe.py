@@ -22,35 +22,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bli_core import write_report  # noqa: E402
-from probe_common import fmt, report_header  # noqa: E402
+from probe_common import PairData, fmt, pair_data, probe_meta, report_header  # noqa: E402
 
-from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
+from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
 from udm.criteria import gw_criterion, muse_criterion, random_orthogonal, sinkhorn_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
-from udm.mapping import Mapping  # noqa: E402
-from udm.normalize import normalize  # noqa: E402
 from udm.refinement import refine  # noqa: E402
 
 STATS = ("muse_share", "gw_share", "sinkhorn_share")
 
 
-def load_space(spec: str, max_vocab: int):
-    """``RESULTS_JSON:SETTING_ID`` -> (src, tgt, train, test) read from that setting's vectors and split."""
+def space_label(spec: str) -> str:
+    """``RESULTS_JSON:SETTING_ID`` as the reports name it: the results file's stem and the setting id."""
+    path, _, sid = spec.rpartition(":")
+    return f"{Path(path).stem}:{sid}"
+
+
+def load_space(spec: str, max_vocab: int) -> PairData:
+    """``RESULTS_JSON:SETTING_ID`` -> that setting's top ``max_vocab`` vectors and lexicon split, normalised."""
     path, _, sid = spec.rpartition(":")
     if not path or not sid:
         raise SystemExit(f"error: --space {spec!r} is not RESULTS_JSON:SETTING_ID")
@@ -68,17 +68,7 @@ def load_space(spec: str, max_vocab: int):
         train, test = Lexicon.load(s["train_lexicon"]), Lexicon.load(s["test_lexicon"])
     except (UdmError, KeyError) as exc:
         raise SystemExit(f"error: setting {sid!r} of {path}: {exc}") from None
-    return src, tgt, train, test
-
-
-def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra) -> dict:
-    """Provenance of a multi-space probe run: command, date, commit, machine, load, wall time."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
-                            text=True).stdout.strip()
-    return {"command": f"python experiments/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
-            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start, **extra}
+    return pair_data(src, tgt, train, test)
 
 
 def raw_stats(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
@@ -116,27 +106,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     spaces = [(spec, load_space(spec, args.max_vocab)) for spec in args.space]  # fail fast on bad input
     methods = [m for m in args.methods.split(",") if m]
     rows: list[dict] = []
-    for spec, (src, tgt, train, test) in spaces:
-        spec_norm = get_aligner("gw").normalize
-        x, y = normalize(src.vectors, spec_norm), normalize(tgt.vectors, spec_norm)
-
-        def p1(w: np.ndarray) -> float:
-            return evaluate_mapping(Mapping(w, spec_norm, spec_norm, {}), src, tgt, test).get("csls", 1)
-
+    for spec, data in spaces:
+        x, y = data.x, data.y
         nulls = []
         for r in range(args.random_starts):
             w, _ = refine(x, y, random_orthogonal(x.shape[1], np.random.default_rng(1000 + r)), n_iter=args.refine_iters)
             nulls.append(raw_stats(x, y, w))
         null = {k: float(np.mean([n[k] for n in nulls])) for k in nulls[0]}
-        maps = [("procrustes", None)] + [(m, None) for m in methods]
-        for name, _ in maps:
+        for name in ["procrustes", *methods]:
             t0 = time.time()
             if name == "procrustes":
-                mp = get_aligner("procrustes", refine_iters=args.refine_iters).fit(src, tgt, train)
+                mp = get_aligner("procrustes", refine_iters=args.refine_iters).fit(data.src, data.tgt, data.train)
             else:
-                mp = get_aligner(name, seed=0, refine_iters=args.refine_iters).fit(src, tgt)
+                mp = get_aligner(name, seed=0, refine_iters=args.refine_iters).fit(data.src, data.tgt)
             raw = raw_stats(x, y, mp.W)
-            row = {"space": f"{Path(spec.rpartition(':')[0]).stem}:{spec.rpartition(':')[2]}", "words": [len(src), len(tgt)], "map": name, "p1": p1(mp.W),
+            row = {"space": space_label(spec), "words": [len(data.src), len(data.tgt)], "map": name, "p1": data.p1(mp.W),
                    "flagged_failed": mp.meta.get("failed") if name != "procrustes" else None,
                    "own_headroom_share": mp.meta.get("criterion_headroom_share"), **raw,
                    **{f"null_{k}": v for k, v in null.items()},

@@ -63,20 +63,30 @@ def load_pair(args: argparse.Namespace) -> PairData:
         train, test = Lexicon.load(args.lexicon + ".train.txt"), Lexicon.load(args.lexicon + ".test.txt")
     except UdmError as exc:
         raise SystemExit(f"error: {exc}") from None
+    return pair_data(src, tgt, train, test)
+
+
+def pair_data(src: Embeddings, tgt: Embeddings, train: Lexicon, test: Lexicon) -> PairData:
+    """A loaded pair with its matrices normalised as ``gw`` does."""
     spec = get_aligner("gw").normalize
     return PairData(src, tgt, train, test, spec, normalize(src.vectors, spec), normalize(tgt.vectors, spec))
 
 
-def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argparse.Namespace,
-             data: Optional[PairData], **extra: Any) -> dict:
-    """Provenance of a probe run: command, date, commit, machine, load, wall time, inputs."""
+def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra: Any) -> dict:
+    """Provenance of a probe run: command, date, commit, machine, load, wall time (plus ``extra``)."""
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
                             text=True).stdout.strip()
     return {"command": f"python experiments/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
-            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start,
-            "src": args.src, "tgt": args.tgt, **({"words": [len(data.src), len(data.tgt)]} if data else {}), **extra}
+            "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start, **extra}
+
+
+def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argparse.Namespace,
+             data: Optional[PairData], **extra: Any) -> dict:
+    """Provenance of a single-pair probe run: :func:`probe_meta` plus its inputs."""
+    return probe_meta(script, argv, t_start, src=args.src, tgt=args.tgt,
+                      **({"words": [len(data.src), len(data.tgt)]} if data else {}), **extra)
 
 
 def fmt(v: Any, p: int) -> str:

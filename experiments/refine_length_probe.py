@@ -25,13 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bli_core import write_report  # noqa: E402
-from failure_probe import load_space, probe_meta  # noqa: E402
-from probe_common import fmt, report_header  # noqa: E402
+from failure_probe import load_space, space_label  # noqa: E402
+from probe_common import fmt, probe_meta, report_header  # noqa: E402
 
-from udm import evaluate_mapping, get_aligner  # noqa: E402
+from udm import get_aligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
-from udm.mapping import Mapping  # noqa: E402
-from udm.normalize import normalize  # noqa: E402
 from udm.refinement import induce_dictionary, refine  # noqa: E402
 
 
@@ -58,12 +56,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     t_start = time.time()
     spaces = [(spec, load_space(spec, args.max_vocab)) for spec in args.space]
     rows: list[dict] = []
-    for spec, (src, tgt, train, test) in spaces:
-        label = f"{Path(spec.rpartition(':')[0]).stem}:{spec.rpartition(':')[2]}"
-        norm = get_aligner("gw").normalize
-        x, y = normalize(src.vectors, norm), normalize(tgt.vectors, norm)
-        starts = {"supervised": get_aligner("procrustes", refine_iters=0).fit(src, tgt, train).W,
-                  "gw": get_aligner("gw", refine_iters=0).fit(src, tgt).W}
+    for spec, data in spaces:
+        x, y = data.x, data.y
+        starts = {"supervised": get_aligner("procrustes", refine_iters=0).fit(data.src, data.tgt, data.train).W,
+                  "gw": get_aligner("gw", refine_iters=0).fit(data.src, data.tgt).W}
         done, last = 0, {k: None for k in starts}
         for cp in checkpoints:
             for k in starts:
@@ -74,8 +70,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             dicts = {k: induce_dictionary(x @ w, y) for k, w in starts.items()}
             dist = float(np.linalg.norm(starts["supervised"] - starts["gw"]) / np.sqrt(x.shape[1]))
             for k, w in starts.items():
-                row = {"space": label, "start": k, "steps": cp,
-                       "p1": evaluate_mapping(Mapping(w, norm, norm, {}), src, tgt, test).get("csls", 1),
+                row = {"space": space_label(spec), "start": k, "steps": cp, "p1": data.p1(w),
                        "criterion": muse_criterion(x @ w, y), "last_change": last[k], "pairs": int(len(dicts[k])),
                        "map_distance": dist, "dictionary_jaccard": jaccard(dicts["supervised"], dicts["gw"]),
                        "elapsed_s": time.time() - t_start}
