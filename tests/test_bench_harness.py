@@ -471,3 +471,22 @@ def test_refine_length_probe_reports_both_starts_per_checkpoint(tmp_path):
     assert all(r["p1"] > 0.9 for r in rows) and rows[-1]["dictionary_jaccard"] > 0.5
     with pytest.raises(SystemExit, match="comma-separated"):
         rlp.main(argv[:2] + ["--checkpoints", "five"])
+
+
+def test_basin_probe_settles_perturbed_gw_maps_and_reports_the_criterion_pick(tmp_path):
+    """The basin probe refines supervised, gw and perturbed-gw maps to convergence and summarises the criterion's pick."""
+    import json
+
+    import basin_probe as bp
+
+    res = _cipher_results_file(tmp_path)
+    argv = ["--space", f"{res}:en-cipher/cipher/1", "--perturbations", "stochastic:0.5,rank:200", "--perturb-steps", "1",
+            "--perturb-rank", "500", "--max-steps", "2", "--max-vocab", "500", "--out-dir", str(tmp_path), "--name", "bp"]
+    assert bp.main(argv) == 0
+    rows = json.loads((tmp_path / "bp.json").read_text())["rows"]
+    assert [r["map"] for r in rows] == ["supervised", "gw", "gw + stochastic:0.5", "gw + rank:200"]
+    assert all(r["p1"] > 0.9 and 1 <= r["steps"] <= 2 for r in rows) and rows[0]["jaccard_to_supervised"] == 1.0
+    assert "| r:en-cipher/cipher/1 | " in (tmp_path / "bp.md").read_text()
+    for bad in ("stochastic:0", "rank:x", "shake"):
+        with pytest.raises(SystemExit, match="unknown perturbation"):
+            bp.main(argv[:2] + ["--perturbations", bad])
