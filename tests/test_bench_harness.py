@@ -487,6 +487,9 @@ def test_basin_probe_settles_perturbed_gw_maps_and_reports_the_criterion_pick(tm
     assert [r["map"] for r in rows] == ["supervised", "gw", "gw + stochastic:0.5", "gw + rank:200"]
     assert all(r["p1"] > 0.9 and 1 <= r["steps"] <= 2 for r in rows) and rows[0]["jaccard_to_supervised"] == 1.0
     assert "| r:en-cipher/cipher/1 | " in (tmp_path / "bp.md").read_text()
+    assert bp.main(argv[:-4] + ["--perturbations", "union", "--perturb-supervised", "--out-dir", str(tmp_path), "--name", "bs"]) == 0
+    assert [r["map"] for r in json.loads((tmp_path / "bs.json").read_text())["rows"]] == [
+        "supervised", "gw", "gw + union", "supervised + union"]
     for bad in ("stochastic:0", "rank:x", "shake"):
         with pytest.raises(SystemExit, match="unknown perturbation"):
             bp.main(argv[:2] + ["--perturbations", bad])
