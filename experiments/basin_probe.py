@@ -25,9 +25,8 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from bli_core import write_report  # noqa: E402
 from failure_probe import load_space, space_label  # noqa: E402
-from probe_common import fmt, probe_meta, report_header  # noqa: E402
+from probe_common import fmt, probe_meta, report_header, write_probe_report  # noqa: E402
 from refine_length_probe import jaccard  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
@@ -145,8 +144,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines.append(f"| {space} | {100 * sup['p1']:.1f} | {pick['map']} | {100 * pick['p1']:.1f} | "
                      f"{pick['p1'] / max(1e-9, sup['p1']):.2f} | {100 * max(r['p1'] for r in uns):.1f} | "
                      f"{sum(r['criterion'] > sup['criterion'] for r in uns)}/{len(uns)} | {fmt(rho, 2)} |")
-    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_probe_report(args, meta, rows, lines)
     return 0
 
 

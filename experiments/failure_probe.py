@@ -32,8 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from bli_core import write_report  # noqa: E402
-from probe_common import PairData, fmt, pair_data, probe_meta, report_header  # noqa: E402
+from probe_common import PairData, fmt, pair_data, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
 from udm.criteria import gw_criterion, muse_criterion, random_orthogonal, sinkhorn_criterion  # noqa: E402
@@ -152,8 +151,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               "| statistic | cut (success iff above) | maps right |", "|---|---|---|"]
     for s, (c, n) in cuts.items():
         lines.append(f"| {s.replace('_', ' ')} | {c:.3f} | {n}/{len(rows)} |")
-    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_probe_report(args, meta, rows, lines)
     return 0
 
 

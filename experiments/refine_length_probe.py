@@ -24,9 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from bli_core import write_report  # noqa: E402
 from failure_probe import load_space, space_label  # noqa: E402
-from probe_common import fmt, probe_meta, report_header  # noqa: E402
+from probe_common import fmt, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
@@ -92,8 +91,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines.append(f"| {space} | {steps} | {fmt(100 * s['p1'], 1)} | {fmt(100 * g['p1'], 1)} | "
                      f"{s['criterion']:.4f} / {g['criterion']:.4f} | {fmt(s['last_change'], 3)} / {fmt(g['last_change'], 3)} | "
                      f"{s['map_distance']:.3f} | {s['dictionary_jaccard']:.3f} |")
-    write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_probe_report(args, meta, rows, lines)
     return 0
 
 
