@@ -88,6 +88,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--name", default="basin_probe")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
+    if min(args.perturb_steps, args.max_steps) < 1 or args.perturb_rank < 2:
+        raise SystemExit("error: --perturb-steps and --max-steps must be >= 1 and --perturb-rank >= 2")
     rng = np.random.default_rng(args.seed)
     kinds = [k for k in args.perturbations.split(",") if k]
     perturb = {k: perturbation(k, args.perturb_rank, args.perturb_steps, rng) for k in kinds}  # fail fast

@@ -493,3 +493,5 @@ def test_basin_probe_settles_perturbed_gw_maps_and_reports_the_criterion_pick(tm
     for bad in ("stochastic:0", "rank:x", "shake"):
         with pytest.raises(SystemExit, match="unknown perturbation"):
             bp.main(argv[:2] + ["--perturbations", bad])
+    with pytest.raises(SystemExit, match="must be >= 1"):
+        bp.main(argv[:2] + ["--max-steps", "0"])
