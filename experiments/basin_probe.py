@@ -13,7 +13,6 @@ supervised P@1, a criterion-guided basin search closes the gap. Spaces are named
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from failure_probe import load_space, space_label  # noqa: E402
-from probe_common import fmt, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 from refine_length_probe import jaccard  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
@@ -103,8 +102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             w, hist = refine(x, y, w, n_iter=args.max_steps)
             row = {"space": space_label(spec), "map": name, "p1": data.p1(w), "criterion": muse_criterion(x @ w, y),
                    "steps": len(hist), "last_change": hist[-1]["change"], "seconds": time.time() - t0}
-            print(json.dumps({a: (round(b, 4) if isinstance(b, float) else b) for a, b in row.items()}),
-                  file=sys.stderr, flush=True)
+            log_row(row)
             return {**row, "_w": w}
 
         t0 = time.time()

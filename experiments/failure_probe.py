@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from probe_common import PairData, fmt, pair_data, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import PairData, fmt, log_row, pair_data, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
 from udm.criteria import gw_criterion, muse_criterion, random_orthogonal, sinkhorn_criterion  # noqa: E402
@@ -126,8 +126,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                    "null_muse_spread": float(np.ptp([n["muse"] for n in nulls])), **shares(raw, null),
                    "seconds": time.time() - t0}
             rows.append(row)
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
-                  file=sys.stderr, flush=True)
+            log_row(row)
 
     ok = [r["p1"] > 0.05 for r in rows]
     cuts = {s: best_threshold([r[s] for r in rows], ok) for s in STATS}

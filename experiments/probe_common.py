@@ -4,6 +4,7 @@ loading one pair of vector files with its train/test split, CSLS P@1 of a map, a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -87,6 +88,11 @@ def run_meta(script: str, argv: Optional[list[str]], t_start: float, args: argpa
     """Provenance of a single-pair probe run: :func:`probe_meta` plus its inputs."""
     return probe_meta(script, argv, t_start, src=args.src, tgt=args.tgt,
                       **({"words": [len(data.src), len(data.tgt)]} if data else {}), **extra)
+
+
+def log_row(row: dict) -> None:
+    """One finished row as a JSON line on stderr (floats rounded to 4 places): progress for long probe runs."""
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), file=sys.stderr, flush=True)
 
 
 def fmt(v: Any, p: int) -> str:

@@ -13,7 +13,6 @@ Spaces are named as in ``failure_probe.py`` (a results file of ``run_bli.py`` an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from failure_probe import load_space, space_label  # noqa: E402
-from probe_common import fmt, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
@@ -74,8 +73,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                        "map_distance": dist, "dictionary_jaccard": jaccard(dicts["supervised"], dicts["gw"]),
                        "elapsed_s": time.time() - t_start}
                 rows.append(row)
-                print(json.dumps({a: (round(b, 4) if isinstance(b, float) else b) for a, b in row.items()}),
-                      file=sys.stderr, flush=True)
+                log_row(row)
     meta = probe_meta("refine_length_probe.py", argv, t_start)
     lines = report_header("Refinement length: does more shared refinement carry the gw start to the supervised solution?",
                           "refine_length_probe.py", meta) + [
