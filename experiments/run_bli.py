@@ -263,7 +263,7 @@ def ensure_vectors(st: Setting, args) -> None:
                   "seed": args.vector_seed}
         tlang = "en" if lang == "cipher" else lang
         key = vectors_key(file_sha256(corpus), {**params, "lang": tlang,
-                                                "code": files_sha256([ROOT / p for p in TRAIN_CODE])})
+                                                "code": files_sha256([ROOT / p for p in TRAIN_CODE], root=ROOT)})
         out = args.cache / "vectors" / f"{lang}-{key}.npz"
         rec_path = args.cache / "vectors" / f"{lang}-{key}.json"
         rec = read_cell(rec_path)
@@ -417,7 +417,7 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
     specs = []
 
     def add(method: str, seed: int = 0, **kw) -> None:
-        code = files_sha256([ROOT / p for p in ALIGN_CODE + METHOD_CODE[method]])
+        code = files_sha256([ROOT / p for p in ALIGN_CODE + METHOD_CODE[method]], root=ROOT)
         sp = {**base, "method": method, "seed": seed, "seed_n": None, "code": code, **kw}
         if method in UNSUPERVISED and method not in available:
             sp["skip"] = available.get("_why_" + method, "not available")
@@ -462,13 +462,23 @@ def stale_index(args) -> dict:
         for f in sorted((args.cache / "cells").glob("*.json"), key=lambda f: f.stat().st_mtime):
             rec = read_cell(f)
             if rec and rec.get("spec"):
-                _STALE[cache_key({k: v for k, v in rec["spec"].items() if k not in ("threads", "code")})] = rec
+                _STALE[cell_identity(rec["spec"], "code")] = rec
     return _STALE
 
 
+# where files live is not what a cell is: vectors and lexicons enter its key by their content hashes
+LOCATION_KEYS = ("threads", "src_vec", "tgt_vec", "train_lex", "test_lex")
+
+
+def cell_identity(spec: dict, *also_without: str) -> str:
+    """Hash of a cell's spec without its thread count and file locations (and ``also_without``)."""
+    drop = LOCATION_KEYS + also_without
+    return cache_key({k: v for k, v in spec.items() if k not in drop})
+
+
 def cell_path(spec: dict, args) -> Path:
-    """Where a cell's result is cached: its spec without the thread count, hashed."""
-    return args.cache / "cells" / f"{cache_key({k: v for k, v in spec.items() if k not in ('threads',)})}.json"
+    """Where a cell's result is cached: :func:`cell_identity` of its spec."""
+    return args.cache / "cells" / f"{cell_identity(spec)}.json"
 
 
 def reusable(rec: Optional[dict], args) -> bool:
@@ -487,7 +497,7 @@ def run_cell(spec: dict, args) -> dict:
         rec["cached"] = True
         return rec
     if args.report_only:
-        old = stale_index(args).get(cache_key({k: v for k, v in spec.items() if k not in ("threads", "code")}))
+        old = stale_index(args).get(cell_identity(spec, "code"))
         if old:
             return {**old, "cached": True, "stale_code": True}
         return {"spec": spec, "status": "skipped", "error": "not run yet (--report-only)"}
