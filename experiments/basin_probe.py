@@ -31,7 +31,7 @@ from refine_length_probe import jaccard  # noqa: E402
 from udm import get_aligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.procrustes import procrustes  # noqa: E402
-from udm.refinement import induce_dictionary, refine  # noqa: E402
+from udm.refinement import induce_dictionary, refine, sample_pairs  # noqa: E402
 
 DEFAULT_PERTURBATIONS = "stochastic:0.5,stochastic:0.3,anneal,union,rank:5000"
 
@@ -41,11 +41,8 @@ def stochastic_steps(x: np.ndarray, y: np.ndarray, w: np.ndarray, schedule: list
     """One Procrustes step per entry of ``schedule``: union induction among the top ``rank`` words, each pair kept
     with that probability (at least two kept)."""
     for p in schedule:
-        pairs = induce_dictionary(x @ w, y, max_rank=rank, mode="union")
-        keep = rng.random(len(pairs)) < p
-        if keep.sum() < 2:
-            keep[:2] = True
-        w = procrustes(x[pairs[keep, 0]], y[pairs[keep, 1]])
+        pairs = sample_pairs(induce_dictionary(x @ w, y, max_rank=rank, mode="union"), p, rng)
+        w = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
     return w
 
 

@@ -45,11 +45,13 @@ def file_sha256(path: str | os.PathLike) -> str:
     return _FILE_HASHES[memo]
 
 
-def files_sha256(paths: Iterable[str | os.PathLike]) -> str:
-    """One hash over several files' contents (missing files hash as their name): a code-version key."""
+def files_sha256(paths: Iterable[str | os.PathLike], root: Optional[str | os.PathLike] = None) -> str:
+    """One hash over several files' contents (missing files hash as their name): a code-version key.
+
+    With ``root`` the names are hashed relative to it, so a checkout moved elsewhere keeps its keys."""
     h = hashlib.sha256()
     for p in paths:
-        h.update(str(p).encode())
+        h.update(str(Path(p).relative_to(root) if root is not None else p).encode())
         h.update(file_sha256(p).encode() if Path(p).is_file() else b"missing")
     return h.hexdigest()[:16]
 

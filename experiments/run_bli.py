@@ -51,7 +51,8 @@ REGIMES = ("cipher", "none", "half", "disjoint-sources")
 WEAK_NS = (500, 1000)
 TRAIN_CODE = ["udm/train.py", "udm/subwords.py", "udm/tokenize.py"]  # vectors are retrained when these change
 ALIGN_CODE = ["udm/aligners/base.py", "udm/refinement.py", "udm/procrustes.py", "udm/normalize.py",
-              "udm/evaluate.py", "udm/retrieval.py", "udm/lexicon.py", "udm/criteria.py"]
+              "udm/evaluate.py", "udm/retrieval.py", "udm/lexicon.py", "udm/criteria.py", "udm/reweighting.py",
+              "udm/mapping.py"]
 METHOD_CODE = {"procrustes": ["udm/aligners/supervised.py"], "rcsls": ["udm/aligners/supervised.py"],
                "identical": ["udm/aligners/supervised.py"], "sup": ["udm/aligners/supervised.py"]}
 for _m in UNSUPERVISED:
@@ -262,7 +263,7 @@ def ensure_vectors(st: Setting, args) -> None:
                   "seed": args.vector_seed}
         tlang = "en" if lang == "cipher" else lang
         key = vectors_key(file_sha256(corpus), {**params, "lang": tlang,
-                                                "code": files_sha256([ROOT / p for p in TRAIN_CODE])})
+                                                "code": files_sha256([ROOT / p for p in TRAIN_CODE], root=ROOT)})
         out = args.cache / "vectors" / f"{lang}-{key}.npz"
         rec_path = args.cache / "vectors" / f"{lang}-{key}.json"
         rec = read_cell(rec_path)
@@ -359,7 +360,7 @@ def _align_child(spec: dict) -> dict:
     tgt = Embeddings.load(spec["tgt_vec"]).top(spec["max_vocab"])
     test = Lexicon.load(spec["test_lex"])
     method, seed = spec["method"], spec["seed"]
-    common = {"seed": seed, "progress": False, "refine_iters": spec["refine_iters"]}
+    common = {"seed": seed, "progress": False, "refine_iters": spec["refine_iters"], "reweight": bool(spec.get("reweight"))}
     extra: dict[str, Any] = {}
     if method in SUPERVISED_CELLS:
         train = Lexicon.load(spec["train_lex"])
@@ -410,11 +411,13 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             "tgt_key": st.vectors["tgt"]["key"], "train_lex": str(st.train_lex), "test_lex": str(st.test_lex),
             "train_sha": file_sha256(st.train_lex), "test_sha": file_sha256(st.test_lex),
             "max_vocab": args.max_vocab, "refine_iters": args.refine_iters, "threads": args.threads}
+    if getattr(args, "reweight", False):  # only then, so that the cache keys of orthogonal cells stay as they were
+        base["reweight"] = True
     full_setting = st.fraction >= 1.0
     specs = []
 
     def add(method: str, seed: int = 0, **kw) -> None:
-        code = files_sha256([ROOT / p for p in ALIGN_CODE + METHOD_CODE[method]])
+        code = files_sha256([ROOT / p for p in ALIGN_CODE + METHOD_CODE[method]], root=ROOT)
         sp = {**base, "method": method, "seed": seed, "seed_n": None, "code": code, **kw}
         if method in UNSUPERVISED and method not in available:
             sp["skip"] = available.get("_why_" + method, "not available")
@@ -459,13 +462,23 @@ def stale_index(args) -> dict:
         for f in sorted((args.cache / "cells").glob("*.json"), key=lambda f: f.stat().st_mtime):
             rec = read_cell(f)
             if rec and rec.get("spec"):
-                _STALE[cache_key({k: v for k, v in rec["spec"].items() if k not in ("threads", "code")})] = rec
+                _STALE[cell_identity(rec["spec"], "code")] = rec
     return _STALE
 
 
+# where files live is not what a cell is: vectors and lexicons enter its key by their content hashes
+LOCATION_KEYS = ("threads", "src_vec", "tgt_vec", "train_lex", "test_lex")
+
+
+def cell_identity(spec: dict, *also_without: str) -> str:
+    """Hash of a cell's spec without its thread count and file locations (and ``also_without``)."""
+    drop = LOCATION_KEYS + also_without
+    return cache_key({k: v for k, v in spec.items() if k not in drop})
+
+
 def cell_path(spec: dict, args) -> Path:
-    """Where a cell's result is cached: its spec without the thread count, hashed."""
-    return args.cache / "cells" / f"{cache_key({k: v for k, v in spec.items() if k not in ('threads',)})}.json"
+    """Where a cell's result is cached: :func:`cell_identity` of its spec."""
+    return args.cache / "cells" / f"{cell_identity(spec)}.json"
 
 
 def reusable(rec: Optional[dict], args) -> bool:
@@ -484,7 +497,7 @@ def run_cell(spec: dict, args) -> dict:
         rec["cached"] = True
         return rec
     if args.report_only:
-        old = stale_index(args).get(cache_key({k: v for k, v in spec.items() if k not in ("threads", "code")}))
+        old = stale_index(args).get(cell_identity(spec, "code"))
         if old:
             return {**old, "cached": True, "stale_code": True}
         return {"spec": spec, "status": "skipped", "error": "not run yet (--report-only)"}
@@ -873,7 +886,8 @@ def render_markdown(results: dict) -> str:
     p = meta["params"]
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
-             f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations; unsupervised: {p['seeds']} seed(s), "
+             f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
+             f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: {p['seeds']} seed(s), "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
              f"success = P@1 > {100 * SUCCESS_P1:.0f}%. Supervised = Procrustes on the whole train lexicon + refinement.\n")
@@ -1083,6 +1097,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--max-vocab", type=int, default=None, help="align/evaluate on the top N words (default 20000; quick all)")
     ap.add_argument("--test-size", type=int, default=1500)
     ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--reweight", action="store_true",
+                    help="every aligner but RCSLS ends with the multi-step final map (udm.reweighting); cached apart")
     ap.add_argument("--threads", type=int, default=None, help="torch threads inside each cell (default: left alone)")
     ap.add_argument("--data-dir", default=str(ROOT / "data"), help="where corpora builds live / are written")
     ap.add_argument("--corpus-cache", default=str(ROOT / "data" / "cache"), help="download cache of the corpora builder")
@@ -1223,7 +1239,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "stale_cells": sum(1 for cs in cells.values() for c in cs if c.get("stale_code")),
                  "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
-                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed")},
+                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",
+                                                           "reweight")},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
                  "notes": args.note},
         "settings": out_settings,

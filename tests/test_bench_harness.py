@@ -34,6 +34,23 @@ def test_vectors_key_follows_corpus_content_and_params(tmp_path):
     assert bc.files_sha256([f1, tmp_path / "missing.py"]) != bc.files_sha256([f1])
 
 
+def test_cache_keys_do_not_depend_on_where_the_checkout_lives(tmp_path):
+    """A clone in another folder reuses the cache: code keys hash names relative to the root, cell keys skip paths."""
+    import run_bli
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "udm").mkdir(parents=True)
+        (root / "udm" / "x.py").write_text("x = 1\n")
+    assert bc.files_sha256([a / "udm" / "x.py"], root=a) == bc.files_sha256([b / "udm" / "x.py"], root=b)
+    assert bc.files_sha256([a / "udm" / "x.py"]) != bc.files_sha256([b / "udm" / "x.py"])
+    spec = {"method": "gw", "seed": 0, "src_key": "k1", "train_sha": "s1", "threads": None}
+    here = {**spec, "src_vec": "/a/cache/v.npz", "train_lex": "/a/train.txt"}
+    there = {**spec, "src_vec": "/b/cache/v.npz", "train_lex": "/b/train.txt", "threads": 2}
+    assert run_bli.cell_identity(here) == run_bli.cell_identity(there)
+    assert run_bli.cell_identity(here) != run_bli.cell_identity({**here, "src_key": "k2"})
+
+
 def test_gap():
     assert bc.gap(0.2, 0.4) == pytest.approx(0.5)
     assert bc.gap(None, 0.4) is None

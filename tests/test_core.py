@@ -179,6 +179,17 @@ def test_failed_save_leaves_no_partial_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_atomic_outputs_get_the_mode_plain_open_gives(tmp_path):
+    import os
+
+    from udm.atomic import atomic_open
+
+    with atomic_open(tmp_path / "a.txt") as fh:
+        fh.write("x")
+    (tmp_path / "b.txt").write_text("x")
+    assert os.stat(tmp_path / "a.txt").st_mode == os.stat(tmp_path / "b.txt").st_mode
+
+
 # -- lexicons -----------------------------------------------------------------------------------
 def test_lexicon_read_multi_gold_and_round_trip(tmp_path):
     p = tmp_path / "d.txt"

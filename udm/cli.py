@@ -54,7 +54,7 @@ def _cmd_align(args) -> int:
     cls = aligner_class(args.method)
     src, tgt = _load_pair(args)
     params = dict(normalize=args.normalize, csls_k=args.csls_k, seed=args.seed, progress=not args.quiet,
-                  refine_rank=args.refine_rank)
+                  refine_rank=args.refine_rank, reweight=args.reweight)
     if args.refine is not None:
         params["refine_iters"] = args.refine
     if not cls.needs_dictionary:
@@ -168,11 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", type=int, default=None, help="refinement iterations (default: the method's)")
     p.add_argument("--refine-rank", type=int, default=15000, help="words per side used for dictionary induction")
     p.add_argument("--restarts", type=int, default=1, help="unsupervised restarts; the criterion keeps the best")
+    p.add_argument("--reweight", action="store_true",
+                   help="end with the multi-step map (whitening, re-weighting, de-whitening; Artetxe et al. 2018) "
+                        "fitted on the dictionary the refined map induces; it transforms both spaces")
     p.add_argument("--time-budget", type=float, default=None, help="seconds the whole unsupervised fit may take (search 85%%, then refinement and the failure check)")
     p.add_argument("--device", default=None, help="torch device for methods that support one (e.g. cuda)")
     p.add_argument("--csls-k", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--export", action="store_true", help="also write src.mapped.vec and tgt.normalized.vec")
+    p.add_argument("--export", action="store_true", help="also write src.mapped.vec and tgt.normalized.vec (the target as the mapping compares it)")
     p.add_argument("--eval", metavar="TEST_DICT", help="evaluate BLI on this test dictionary afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_align)

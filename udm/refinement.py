@@ -47,6 +47,16 @@ def induce_dictionary(
     return pairs
 
 
+def sample_pairs(pairs: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Stochastic dictionary induction: each pair kept with probability ``p`` (at least two are kept)."""
+    if p >= 1.0 or len(pairs) <= 2:
+        return pairs
+    keep = rng.random(len(pairs)) < p
+    if keep.sum() < 2:
+        keep[rng.choice(len(pairs), size=2, replace=False)] = True
+    return pairs[keep]
+
+
 def refine(
     x: np.ndarray,
     y: np.ndarray,

@@ -16,6 +16,7 @@ from ..lexicon import Lexicon
 from ..mapping import Mapping
 from ..normalize import DEFAULT_SPEC, normalize, parse_spec
 from ..refinement import refine
+from ..reweighting import reweighted_final_map
 
 
 def check_embeddings(src: Embeddings, tgt: Embeddings, *, min_words: int = 2) -> None:
@@ -37,12 +38,14 @@ class Aligner:
 
     Parameters shared by all aligners: ``normalize`` (spec applied to both spaces), ``refine_iters`` and
     ``refine_rank`` (iterative Procrustes with CSLS mutual-NN induction among the top words), ``csls_k``,
-    ``seed`` and ``progress``.
+    ``seed``, ``progress`` and ``reweight`` (end with the multi-step map of :mod:`udm.reweighting` fitted on a
+    dictionary induced from the refined map: whitening, re-weighting, de-whitening; it maps both spaces).
     """
 
     name = "aligner"
     needs_dictionary = False
     min_words = 2
+    reweight_rank = 20000  # words per side in the final step's bidirectional induction
 
     def __init__(
         self,
@@ -53,6 +56,7 @@ class Aligner:
         csls_k: int = 10,
         seed: int = 0,
         progress: bool = True,
+        reweight: bool = False,
     ):
         parse_spec(normalize)  # validate early
         self.normalize = normalize
@@ -61,6 +65,7 @@ class Aligner:
         self.csls_k = csls_k
         self.seed = seed
         self.progress = progress
+        self.reweight = bool(reweight)
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]
@@ -91,5 +96,16 @@ class Aligner:
             w, history = refine(x, y, w, n_iter=self.refine_iters, max_rank=self.refine_rank, csls_k=self.csls_k,
                                 progress=self.progress)
             info["refinement"] = history
+        mapping = self.final_mapping(x, y, w, info)
         info["fit_seconds"] = round(time.perf_counter() - start, 3)
-        return Mapping(w, self.normalize, self.normalize, info)
+        return mapping
+
+    def final_mapping(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, info: dict[str, Any]) -> Mapping:
+        """The returned Mapping: the orthogonal ``w``, or with ``reweight`` the multi-step map fitted on the
+        dictionary ``w`` induces (its size goes to ``info["reweight_pairs"]``)."""
+        if not self.reweight:
+            return Mapping(w, self.normalize, self.normalize, info)
+        t0 = time.perf_counter()
+        w_src, w_tgt, n_pairs = reweighted_final_map(x, y, w, max_rank=self.reweight_rank, csls_k=self.csls_k)
+        info.update({"reweight": True, "reweight_pairs": n_pairs, "reweight_seconds": round(time.perf_counter() - t0, 3)})
+        return Mapping(w_src, self.normalize, self.normalize, info, W_tgt=w_tgt, mapped_norm="unit")

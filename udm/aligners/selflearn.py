@@ -24,7 +24,7 @@ from ..embeddings import Embeddings
 from ..errors import UdmError
 from ..normalize import normalize, whiten
 from ..procrustes import procrustes
-from ..refinement import INDUCTION_MODES, induce_dictionary
+from ..refinement import INDUCTION_MODES, induce_dictionary, sample_pairs
 from .unsupervised import UnsupervisedAligner
 
 log = logging.getLogger(__name__)
@@ -141,9 +141,4 @@ class SelfLearningAligner(UnsupervisedAligner):
 
     def _sample(self, pairs: np.ndarray, p: float) -> np.ndarray:
         """Each dictionary entry kept with probability ``p`` (at least two entries are kept)."""
-        if p >= 1.0 or len(pairs) <= 2:
-            return pairs
-        keep = self.rng.random(len(pairs)) < p
-        if keep.sum() < 2:
-            keep[self.rng.choice(len(pairs), size=2, replace=False)] = True
-        return pairs[keep]
+        return sample_pairs(pairs, p, self.rng)

@@ -8,7 +8,8 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
-A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
+With ``reweight`` the multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the
+refined orthogonal map. A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
 final refinement stops early when half of what is left is spent, and the failure check refines its random start
 for as many steps as the final refinement ran; a fit overruns by at most about one refinement step.
 """
@@ -117,8 +118,13 @@ class UnsupervisedAligner(Aligner):
                 log.warning("%s: criterion %.4f clears a refined random map's %.4f by only %.2f of the headroom (needs %.2f): the alignment failed",
                             self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin)
         meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
-        meta.update({"failed": failed, "fit_seconds": round(time.perf_counter() - start, 3), "time_budget": self.time_budget})
-        return Mapping(w, self.normalize, self.normalize, meta)
+        meta.update({"failed": failed, "time_budget": self.time_budget})
+        mapping = self.final_mapping(x, y, w, meta)  # the checks above judge the orthogonal map
+        if self.reweight:
+            meta["criterion_reweighted"] = self.criterion(mapping.transform(x, normalized=True),
+                                                          mapping.prepare_target(y, normalized=True))
+        meta["fit_seconds"] = round(time.perf_counter() - start, 3)
+        return mapping
 
     def refined_null_criterion(self, x: np.ndarray, y: np.ndarray, n_iter: Optional[int] = None) -> float:
         """Criterion of a random orthogonal start after the same refinement (``n_iter`` steps, default
