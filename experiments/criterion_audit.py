@@ -52,18 +52,19 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
             for c in st.get("cells", []):
                 if c.get("method") in SUPERVISED_CELLS or c.get("status") != "ok" or c.get("criterion") is None:
                     continue
+                method = c["method"] + ("+reweight" if params.get("reweight") else "")  # another final map
                 key = (vec.get("src", {}).get("key"), vec.get("tgt", {}).get("key"), st.get("test_lexicon"),
-                       c["method"], c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),
+                       method, c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),
                        round(c["criterion"], 6))
                 n += 1
                 identity = key[:6] + (params.get("time_budget"), params.get("max_vocab"), params.get("refine_iters"))
                 reports.setdefault(identity, []).append({
                     "file": f.name, "commit": commit, "setting": st["id"],
-                    "method": c["method"], "seed": c.get("seed"), "p1": c["p1"], "criterion": c["criterion"],
+                    "method": method, "seed": c.get("seed"), "p1": c["p1"], "criterion": c["criterion"],
                     "wall_s": c.get("wall_s")})
                 pair, regime = st["id"].split("/")[:2]
                 run = runs.setdefault(key, {"file": f.name, "setting": st["id"], "pair": pair, "regime": regime,
-                                            "vectors": f"{key[0]}/{key[1]}", "method": c["method"], "seed": c.get("seed"),
+                                            "vectors": f"{key[0]}/{key[1]}", "method": method, "seed": c.get("seed"),
                                             "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
                                             "flagged_failed": bool(c.get("aligner_failed")), "refinement": None,
                                             "first_reported": meta.get("date") or "?"})

@@ -208,6 +208,21 @@ def test_criterion_audit_counts_each_run_once_and_finds_false_accepts(tmp_path):
     assert ca.main(["--results-dir", str(tmp_path), "--glob", "none*.json"]) == 2
 
 
+def test_criterion_audit_keeps_reweighted_runs_apart(tmp_path):
+    """A --reweight study on the same vectors is another final map: its runs are not the orthogonal runs again."""
+    import json
+
+    import criterion_audit as ca
+
+    _fake_result(tmp_path / "bli_a.json", 0, 0.20, 0.16, False)
+    d = json.loads((tmp_path / "bli_a.json").read_text())
+    d["meta"]["params"]["reweight"] = True
+    (tmp_path / "bli_a_reweight.json").write_text(json.dumps(d))
+    assert ca.main(["--results-dir", str(tmp_path), "--name", "audit"]) == 0
+    audit = json.loads((tmp_path / "audit.json").read_text())
+    assert sorted(r["method"] for r in audit["runs"]) == ["gw", "gw+reweight"]
+
+
 def test_criterion_audit_replays_the_stability_check_on_refinement_traces(tmp_path):
     import criterion_audit as ca
 
