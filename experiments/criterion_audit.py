@@ -30,6 +30,13 @@ from bli_core import SUCCESS_P1, SUPERVISED_CELLS, spearman, write_report  # noq
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _trained(v: dict) -> Optional[str]:
+    """One vector training: its cache key, plus its recorded wall time when the report has one."""
+    if v.get("key") is None:
+        return None
+    return v["key"] if v.get("train_wall_s") is None else f"{v['key']}@{v['train_wall_s']}"
+
+
 def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list[dict]]]:
     """Distinct unsupervised runs of the study files, one provenance row per file read, and every report of each
     cell identity (vectors, lexicon, method, seed, restarts, budget, vocabulary, refinement steps)."""
@@ -53,7 +60,9 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
                 if c.get("method") in SUPERVISED_CELLS or c.get("status") != "ok" or c.get("criterion") is None:
                     continue
                 method = c["method"] + ("+reweight" if params.get("reweight") else "")  # another final map
-                key = (vec.get("src", {}).get("key"), vec.get("tgt", {}).get("key"), st.get("test_lexicon"),
+                # a vector key names the training inputs, not the result (two-thread training is not deterministic):
+                # the recorded training wall time tells two trainings under one key apart
+                key = (_trained(vec.get("src", {})), _trained(vec.get("tgt", {})), st.get("test_lexicon"),
                        method, c.get("seed"), params.get("restarts") or 1, round(c["p1"], 6),
                        round(c["criterion"], 6))
                 n += 1

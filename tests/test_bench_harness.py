@@ -223,6 +223,23 @@ def test_criterion_audit_keeps_reweighted_runs_apart(tmp_path):
     assert sorted(r["method"] for r in audit["runs"]) == ["gw", "gw+reweight"]
 
 
+def test_criterion_audit_tells_two_trainings_under_one_vector_key_apart(tmp_path):
+    """Vectors retrained under the same cache key (two threads are not deterministic) are other vectors: a cell on
+    them is not a rerun of the first one."""
+    import json
+
+    import criterion_audit as ca
+
+    for name, wall, p1 in (("bli_first.json", 56.7, 0.29), ("bli_retrained.json", 344.2, 0.28)):
+        _fake_result(tmp_path / name, 0, 0.30, p1, False)
+        d = json.loads((tmp_path / name).read_text())
+        d["settings"][0]["vectors"] = {side: {"key": "k" + side, "train_wall_s": wall} for side in ("src", "tgt")}
+        d["settings"][0]["cells"][1]["wall_s"] = wall  # a different run of the gw cell, not a cache reuse
+        (tmp_path / name).write_text(json.dumps(d))
+    assert ca.main(["--results-dir", str(tmp_path), "--name", "audit"]) == 0
+    assert json.loads((tmp_path / "audit.json").read_text())["reruns"]["cells_rerun"] == 0
+
+
 def test_criterion_audit_replays_the_stability_check_on_refinement_traces(tmp_path):
     import criterion_audit as ca
 
