@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _trained(v: dict) -> Optional[str]:
-    """One vector training: its cache key, plus its recorded wall time when the report has one."""
+    """One vector training: its cache key, plus its recorded wall time when the report has one (reports from
+    2026-11-30 13:00 on also name the vector file's content hash, which is what the wall time stands in for)."""
     if v.get("key") is None:
         return None
     return v["key"] if v.get("train_wall_s") is None else f"{v['key']}@{v['train_wall_s']}"

@@ -278,7 +278,9 @@ def ensure_vectors(st: Setting, args) -> None:
             rec = run_in_child(_train_child, spec, rec_path, timeout=args.train_timeout)
             if rec["status"] != "ok":
                 raise RuntimeError(f"training {lang} vectors failed: {rec.get('error')}")
-        st.vectors[side] = {"path": str(out), "key": key, "words": rec.get("words"), "train_wall_s": rec.get("wall_s"),
+        # the key names the training inputs; the file's hash names the vectors (two-thread training is not deterministic)
+        st.vectors[side] = {"path": str(out), "key": key, "sha256": file_sha256(out)[:16], "words": rec.get("words"),
+                            "train_wall_s": rec.get("wall_s"),
                             "train_peak_rss_mb": rec.get("peak_rss_mb"), "corpus": str(corpus)}
     if untrained:
         st.info["untrained_vectors"] = len(untrained)

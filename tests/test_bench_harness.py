@@ -544,3 +544,29 @@ def test_basin_probe_settles_perturbed_gw_maps_and_reports_the_criterion_pick(tm
             bp.main(argv[:2] + ["--perturbations", bad])
     with pytest.raises(SystemExit, match="must be >= 1"):
         bp.main(argv[:2] + ["--max-steps", "0"])
+
+
+def test_ensure_vectors_names_the_cached_vector_files_by_content(tmp_path):
+    """The vector cache key names the training inputs; the report also names each file's content hash."""
+    import argparse
+    import json
+
+    import run_bli
+    from bli_core import file_sha256
+
+    corpus = tmp_path / "en.txt"
+    corpus.write_text("the cat sat\n")
+    args = argparse.Namespace(dim=2, min_count=1, epochs=1, vector_seed=0, cache=tmp_path / "cache", threads=None,
+                              report_only=False, plan=False, train_timeout=10, log=print)
+    st = run_bli.Setting("en-es", "none", src_lang="en", tgt_lang="es", corpora={"src": corpus, "tgt": corpus})
+    for lang in ("en", "es"):  # pretend both were trained: a finished record beside each file
+        params = {"dim": 2, "window": 5, "negative": 5, "min_count": 1, "epochs": 1, "seed": 0}
+        key = run_bli.vectors_key(file_sha256(corpus), {**params, "lang": lang, "code": run_bli.files_sha256(
+            [run_bli.ROOT / p for p in run_bli.TRAIN_CODE], root=run_bli.ROOT)})
+        (args.cache / "vectors").mkdir(parents=True, exist_ok=True)
+        (args.cache / "vectors" / f"{lang}-{key}.npz").write_bytes(lang.encode() * 10)
+        (args.cache / "vectors" / f"{lang}-{key}.json").write_text(json.dumps({"status": "ok", "words": 3, "wall_s": 1.0}))
+    run_bli.ensure_vectors(st, args)
+    for side in ("src", "tgt"):
+        assert st.vectors[side]["sha256"] == file_sha256(st.vectors[side]["path"])[:16]
+    assert st.vectors["src"]["sha256"] != st.vectors["tgt"]["sha256"]
