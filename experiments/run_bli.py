@@ -254,16 +254,26 @@ def _train_child(spec: dict) -> dict:
             "train_stats": {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}}
 
 
+def training_params(args) -> dict:
+    """The parameters ``udm.train.train_embeddings`` gets for the study's vectors."""
+    return {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
+            "seed": args.vector_seed}
+
+
+def vector_cache_key(corpus: Path, tlang: str, args) -> str:
+    """Cache key of one side's vectors: corpus content, training parameters, language and trainer code."""
+    return vectors_key(file_sha256(corpus), {**training_params(args), "lang": tlang,
+                                             "code": files_sha256([ROOT / p for p in TRAIN_CODE], root=ROOT)})
+
+
 def ensure_vectors(st: Setting, args) -> None:
     """Train (or reuse) one vector file per side, cached by corpus content hash + training parameters."""
     untrained = []
     for side, lang in (("src", st.src_lang), ("tgt", st.tgt_lang)):
         corpus = st.corpora[side]
-        params = {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
-                  "seed": args.vector_seed}
+        params = training_params(args)
         tlang = "en" if lang == "cipher" else lang
-        key = vectors_key(file_sha256(corpus), {**params, "lang": tlang,
-                                                "code": files_sha256([ROOT / p for p in TRAIN_CODE], root=ROOT)})
+        key = vector_cache_key(corpus, tlang, args)
         out = args.cache / "vectors" / f"{lang}-{key}.npz"
         rec_path = args.cache / "vectors" / f"{lang}-{key}.json"
         rec = read_cell(rec_path)
@@ -413,7 +423,7 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             "tgt_key": st.vectors["tgt"]["key"], "train_lex": str(st.train_lex), "test_lex": str(st.test_lex),
             "train_sha": file_sha256(st.train_lex), "test_sha": file_sha256(st.test_lex),
             "max_vocab": args.max_vocab, "refine_iters": args.refine_iters, "threads": args.threads}
-    if getattr(args, "reweight", False):  # only then, so that the cache keys of orthogonal cells stay as they were
+    if args.reweight:  # only then, so that the cache keys of orthogonal cells stay as they were
         base["reweight"] = True
     full_setting = st.fraction >= 1.0
     specs = []

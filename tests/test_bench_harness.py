@@ -304,7 +304,7 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
 
     def seeds(method, n, restarts):
         args = argparse.Namespace(methods=[method], seeds=n, restarts=restarts, time_budget=10.0, max_vocab=100,
-                                  refine_iters=1, threads=None)
+                                  refine_iters=1, threads=None, reweight=False)
         return [sp["seed"] for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
 
     assert seeds("wp", 3, 1) == [0, 1, 2]
@@ -560,9 +560,7 @@ def test_ensure_vectors_names_the_cached_vector_files_by_content(tmp_path):
                               report_only=False, plan=False, train_timeout=10, log=print)
     st = run_bli.Setting("en-es", "none", src_lang="en", tgt_lang="es", corpora={"src": corpus, "tgt": corpus})
     for lang in ("en", "es"):  # pretend both were trained: a finished record beside each file
-        params = {"dim": 2, "window": 5, "negative": 5, "min_count": 1, "epochs": 1, "seed": 0}
-        key = run_bli.vectors_key(file_sha256(corpus), {**params, "lang": lang, "code": run_bli.files_sha256(
-            [run_bli.ROOT / p for p in run_bli.TRAIN_CODE], root=run_bli.ROOT)})
+        key = run_bli.vector_cache_key(corpus, lang, args)
         (args.cache / "vectors").mkdir(parents=True, exist_ok=True)
         (args.cache / "vectors" / f"{lang}-{key}.npz").write_bytes(lang.encode() * 10)
         (args.cache / "vectors" / f"{lang}-{key}.json").write_text(json.dumps({"status": "ok", "words": 3, "wall_s": 1.0}))
