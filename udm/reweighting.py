@@ -22,7 +22,7 @@ def whitening_matrix(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, s, vt = np.linalg.svd(np.asarray(m, dtype=np.float64), full_matrices=False)
     if len(s) < m.shape[1] or s.min() <= 1e-8 * max(s.max(), 1e-30):
         raise UdmError(f"whitening needs a dictionary that spans all {m.shape[1]} dimensions "
-                       f"({m.shape[0]} pairs do not); use more pairs or reweight without whitening")
+                       f"({m.shape[0]} pairs do not); use a larger vocabulary or dictionary, or leave out --reweight")
     return (vt.T / s) @ vt, (vt.T * s) @ vt
 
 
