@@ -251,7 +251,8 @@ def _train_child(spec: dict) -> dict:
     emb = train_embeddings(spec["corpus"], lang=spec["lang"], progress=False, stats=stats, **spec["params"])
     emb.save(spec["out"])
     return {"words": len(emb), "dim": emb.dim,
-            "train_stats": {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}}
+            "train_stats": {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))},
+            "epoch_loss": [round(float(x), 5) for x in stats.get("epoch_loss", [])]}
 
 
 def training_params(args) -> dict:
@@ -291,6 +292,7 @@ def ensure_vectors(st: Setting, args) -> None:
         # the key names the training inputs; the file's hash names the vectors (two-thread training is not deterministic)
         st.vectors[side] = {"path": str(out), "key": key, "sha256": file_sha256(out)[:16], "words": rec.get("words"),
                             "train_wall_s": rec.get("wall_s"),
+                            **{f"train_{k}": (rec.get("train_stats") or {}).get(k) for k in ("workers", "step_batch", "words_per_s")},
                             "train_peak_rss_mb": rec.get("peak_rss_mb"), "corpus": str(corpus)}
     if untrained:
         st.info["untrained_vectors"] = len(untrained)

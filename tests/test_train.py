@@ -191,3 +191,20 @@ def test_cli_interrupt_leaves_no_partial_output(tmp_path, monkeypatch, capsys):
     rc = train_main([str(EN), "-o", str(out), "--dim", "8", "--quiet"])
     assert rc == 2 and not out.exists()
     assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_share_the_batch(monkeypatch, workers):
+    # hogwild workers compute their steps from tables that miss each other's updates: together they must not
+    # hold more centre words in flight than one worker's batch (two full batches blew up rare-word norms)
+    centres = []
+    real = train_mod._sgns_step
+
+    def counting(w_in, w_out, sub, ctx, tgt, label, mask, lr):
+        centres.append(tgt.shape[0] * train_mod.DEFAULT_SHARE)
+        return real(w_in, w_out, sub, ctx, tgt, label, mask, lr)
+
+    monkeypatch.setattr(train_mod, "_sgns_step", counting)
+    train_embeddings(EN, "en", dim=8, epochs=1, min_count=3, batch=64, threads=workers, progress=False)
+    assert max(centres) == 64 // workers
+    assert train_mod.step_batch(256, 2) == 128 and train_mod.step_batch(256, 1) == 256 and train_mod.step_batch(1, 4) == 1

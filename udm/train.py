@@ -52,7 +52,7 @@ __all__ = ["TrainConfig", "Corpus", "SkipGramModel", "train_embeddings", "train_
 CHECKPOINT_NAME = "checkpoint.npz"
 CHUNK_TOKENS = 100_000  # tokens windowed per numpy step
 DEFAULT_SHARE = 1  # centre words that share one set of negatives
-DEFAULT_BATCH = 256  # centre words per torch step (each with up to 2*window contexts); 1024 diverges (bench)
+DEFAULT_BATCH = 256  # centre words in flight at once (each with up to 2*window contexts); 1024 diverges (bench)
 
 
 @dataclass
@@ -330,10 +330,21 @@ def _windows(ids: np.ndarray, sid: np.ndarray, rng: np.random.Generator, window:
             yield ids[pos[s:s + batch]], ids[cpos[s:s + batch]], valid[s:s + batch]
 
 
+def step_batch(batch: int, workers: int) -> int:
+    """Centre words per update step when ``workers`` hogwild threads share ``batch``.
+
+    Each worker computes its step from tables that miss the steps the others are applying, so ``workers``
+    steps of ``batch`` centres act like one step of ``workers x batch``: the size that diverges. Splitting
+    the batch keeps the centres in flight at ``batch``: two workers of 256 each blew up the rare words' norms
+    on a 9M-token French corpus, two of 128 train like one worker (``experiments/train_workers_probe.py``)."""
+    return max(1, int(batch) // max(1, int(workers)))
+
+
 class _Trainer:
-    def __init__(self, model: SkipGramModel, corpus: Corpus):
+    def __init__(self, model: SkipGramModel, corpus: Corpus, workers: int = 1):
         cfg = model.config
         self.model, self.corpus, self.cfg = model, corpus, cfg
+        self.batch = step_batch(cfg.batch, workers)
         self.keep = _keep_prob(corpus.counts, cfg.sample)
         p = corpus.counts.astype(np.float64) ** 0.75
         self.neg_cdf = np.cumsum(p / p.sum())
@@ -375,7 +386,7 @@ class _Trainer:
             keep = rng.random(len(ids)) < self.keep[ids]
             ids, sid = ids[keep], sid[keep]
             last = None
-            for centre, ctx, valid in _windows(ids, sid, rng, cfg.window, cfg.batch):
+            for centre, ctx, valid in _windows(ids, sid, rng, cfg.window, self.batch):
                 item = _group(centre, ctx, valid, cfg.share, K, self.neg_cdf, rng)
                 if last is not None:
                     yield (*last, 0)
@@ -581,7 +592,7 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
             model = SkipGramModel(config, corpus.words, corpus.counts)
         log.info("corpus %s: %d tokens, %d kept in a vocabulary of %d words", corpus_path, corpus.raw_tokens,
                  corpus.n_tokens, len(corpus.words))
-        trainer = _Trainer(model, corpus)
+        trainer = _Trainer(model, corpus, workers)
         bar = _bar(progress, total=trainer.total, initial=start_epoch * corpus.n_tokens, unit="word",
                    unit_scale=True, desc="training")
         epoch_loss = []
@@ -617,7 +628,7 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
     if stats is not None:
         done = (config.epochs - start_epoch) * corpus.n_tokens
         stats.update(read_s=read_s, train_s=train_s, tokens=corpus.n_tokens, raw_tokens=corpus.raw_tokens,
-                     vocab=len(corpus.words), epoch_loss=epoch_loss,
+                     vocab=len(corpus.words), epoch_loss=epoch_loss, workers=workers, step_batch=trainer.batch,
                      words_per_s=done / train_s if train_s > 0 else float("nan"))
     return model
 
@@ -633,7 +644,8 @@ def train_embeddings(corpus_path: str | os.PathLike, lang: str = "en", *, dim: i
     ``subwords="3-6"`` adds fastText character n-grams hashed into ``buckets``. ``threads`` is the number of
     hogwild training threads (default: ``torch.get_num_threads()``, i.e. whatever the user set for torch);
     torch ops run single-threaded inside them while training, and the torch setting is restored afterwards.
-    ``threads=1`` with a fixed ``seed`` is bit-for-bit reproducible. ``checkpoint_dir`` receives an atomic
+    ``threads=1`` with a fixed ``seed`` is bit-for-bit reproducible. ``batch`` centre words are in flight at once:
+    each of the ``threads`` workers steps with ``batch // threads`` (see :func:`step_batch`). ``checkpoint_dir`` receives an atomic
     checkpoint after every epoch and ``resume=True`` continues from it. Raises UdmError on unusable input.
     """
     cfg = TrainConfig(lang=lang, dim=dim, window=window, negative=negative, min_count=min_count,

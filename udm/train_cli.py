@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fastText character n-grams, e.g. 3-6 (default: off)")
     p.add_argument("--buckets", type=int, default=DEFAULT_BUCKETS,
                    help=f"hash buckets for subwords (default {DEFAULT_BUCKETS:,}; only used ones take memory)")
-    p.add_argument("--batch", type=int, default=None, help="centre words per update step (default 256)")
+    p.add_argument("--batch", type=int, default=None, help="centre words in flight per update round, split among the --threads workers (default 256)")
     p.add_argument("--no-lower", action="store_true", help="keep case (default: lowercase)")
     p.add_argument("--checkpoint-dir", default=None, help="where to keep per-epoch checkpoints (default OUT.ckpt/)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
