@@ -5,7 +5,8 @@ flight, each worker stepping with BATCH // WORKERS; ``2x512`` reproduces the tra
 two workers stepping with 256 each). Per configuration and training seed it records the trainer's words/s and
 epoch losses, the mean vector norm by frequency band (a blow-up shows there first) and the CSLS P@1 of supervised
 Procrustes + refinement (the study's ``procrustes`` cell, ``run_bli._align_child``) against the other side's
-vectors, trained once with one worker (bit-reproducible). Finished runs are kept in the JSON and skipped on rerun.
+vectors, trained once with one worker (bit-reproducible). A training the trainer stops as diverged is a row
+with its error. Finished runs are kept in the JSON and skipped on rerun.
 
     python experiments/train_workers_probe.py --corpus data/bli/half-en-fr-f1/fr.txt --lang fr \\
         --other-corpus data/bli/half-en-fr-f1/en.txt --other-lang en \\
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import run_bli  # noqa: E402  (the study's cell: one definition of "supervised Procrustes + refinement")
 from udm.atomic import atomic_open  # noqa: E402
 from udm.embeddings import Embeddings  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
 from udm.train import train_embeddings  # noqa: E402
 
 BANDS = ((0, 100), (100, 1000), (1000, 5000), (5000, 20000))
@@ -96,7 +98,15 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             print(f"training {args.lang}: {workers} worker(s), batch {batch}, seed {seed}", flush=True)
             vec = cache / f"{args.lang}-{workers}x{batch}-seed{seed}.npz"
-            rec = {"workers": workers, "batch": batch, "seed": seed, **train(args.corpus, args.lang, workers, batch, seed, vec)}
+            rec = {"workers": workers, "batch": batch, "seed": seed}
+            try:
+                rec.update(train(args.corpus, args.lang, workers, batch, seed, vec))
+            except UdmError as exc:  # the trainer stops a diverged training (mean loss above an untrained model's)
+                rec["error"] = str(exc)
+                print(f"  {rec}", flush=True)
+                runs.append(rec)
+                write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit)
+                continue
             src, tgt = (str(vec), str(other)) if args.other_is_target else (str(other), str(vec))
             spec = {"method": "procrustes", "seed": 0, "refine_iters": 5, "max_vocab": 20000, "src_vec": src,
                     "tgt_vec": tgt, "train_lex": args.train_lex, "test_lex": args.test_lex}
@@ -135,6 +145,9 @@ def write(jpath: Path, mpath: Path, runs: list[dict], other_rec: dict, args, cmd
          "| workers x batch | step batch | seed | words/s | wall s | epoch losses | mean norm, ranks 1-100 / 100-1k / 1k-5k / 5k-20k | sup. CSLS P@1 | sup. NN P@1 |",
          "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(runs, key=lambda r: (r["workers"], r["batch"], r["seed"])):
+        if "error" in r:
+            L.append(f"| {r['workers']}x{r['batch']} | {r['batch'] // r['workers']} | {r['seed']} | failed: {r['error']} |  |  |  |  |  |")
+            continue
         L.append(f"| {r['workers']}x{r['batch']} | {r['step_batch']} | {r['seed']} | {r['words_per_s']:,} | {r['wall_s']} | "
                  f"{' '.join(f'{x:.4f}' for x in r['epoch_loss'])} | {' / '.join(f'{x:.2f}' for x in r['norms'])} | "
                  f"{r['sup_csls_p1']} | {r['sup_nn_p1']} |")

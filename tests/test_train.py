@@ -208,3 +208,10 @@ def test_workers_share_the_batch(monkeypatch, workers):
     train_embeddings(EN, "en", dim=8, epochs=1, min_count=3, batch=64, threads=workers, progress=False)
     assert max(centres) == 64 // workers
     assert train_mod.step_batch(256, 2) == 128 and train_mod.step_batch(256, 1) == 256 and train_mod.step_batch(1, 4) == 1
+
+
+@pytest.mark.parametrize("lr", [0.08, 1.0])
+def test_divergence_is_an_error_even_when_the_loss_stays_finite(lr):
+    # lr 0.08 blows the fixture's loss up to ~1e16 without overflowing; lr 1.0 gives NaN: both must stop
+    with pytest.raises(UdmError, match="diverged in epoch 1"):
+        train_embeddings(EN, "en", dim=50, epochs=1, min_count=3, threads=1, lr=lr, progress=False)

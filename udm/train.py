@@ -335,8 +335,9 @@ def step_batch(batch: int, workers: int) -> int:
 
     Each worker computes its step from tables that miss the steps the others are applying, so ``workers``
     steps of ``batch`` centres act like one step of ``workers x batch``: the size that diverges. Splitting
-    the batch keeps the centres in flight at ``batch``: two workers of 256 each blew up the rare words' norms
-    on a 9M-token French corpus, two of 128 train like one worker (``experiments/train_workers_probe.py``)."""
+    the batch keeps the centres in flight at ``batch``. On a 9M-token French corpus two workers of 256 each
+    diverged (first-epoch loss 279,800 on one seed, 62 on another); two of 128 train like one worker
+    (``experiments/results/train_workers_enfr_half.md``)."""
     return max(1, int(batch) // max(1, int(workers)))
 
 
@@ -616,8 +617,11 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
             for epoch in range(start_epoch, config.epochs):
                 loss = trainer.run_epoch(epoch, on_batch, workers)
                 epoch_loss.append(loss)
-                if not math.isfinite(loss):
-                    raise UdmError(f"training diverged (loss {loss}) in epoch {epoch + 1}; lower --lr")
+                untrained = (1 + config.negative) * math.log(2)  # every score 0: what near-zero start vectors give
+                if not math.isfinite(loss) or loss > untrained:
+                    # a finite blow-up (mean loss in the thousands) leaves vectors that look trained and are not
+                    raise UdmError(f"training diverged in epoch {epoch + 1}: mean loss {loss:.4g} per pair is above "
+                                   f"an untrained model's {untrained:.2f}; lower --lr or --batch")
                 log.info("epoch %d/%d: mean loss %.4f", epoch + 1, config.epochs, loss)
                 if checkpoint_dir is not None:
                     model.save_checkpoint(checkpoint_dir, epoch + 1, {"corpus": str(corpus_path)})
