@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd = "python experiments/train_workers_probe.py " + " ".join(argv if argv is not None else sys.argv[1:])
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
-    other = cache / f"{args.other_lang}-1x256-seed0.npz"
+    other = cache / f"{args.other_lang}-{run_bli.file_sha256(Path(args.other_corpus))[:12]}-1x256-seed0.npz"
     if not other.is_file():
         print(f"training the fixed {args.other_lang} side (one worker)", flush=True)
         other_rec = train(args.other_corpus, args.other_lang, 1, 256, 0, other)
