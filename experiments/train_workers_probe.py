@@ -32,16 +32,19 @@ import run_bli  # noqa: E402  (the study's cell: one definition of "supervised P
 from udm.atomic import atomic_open  # noqa: E402
 from udm.embeddings import Embeddings  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
-from udm.train import train_embeddings  # noqa: E402
+from udm.train import step_batch, train_embeddings  # noqa: E402
 
 BANDS = ((0, 100), (100, 1000), (1000, 5000), (5000, 20000))
 TRAIN = dict(dim=300, window=5, negative=5, min_count=5, epochs=5)  # the study's training settings
 
 
 def parse_configs(text: str) -> list[tuple[int, int]]:
+    """``"1x256,2x512"`` -> [(1, 256), (2, 512)]; ValueError on anything else."""
     out = []
     for part in text.split(","):
         w, b = part.lower().split("x")
+        if int(w) < 1 or int(b) < 1:
+            raise ValueError(part)
         out.append((int(w), int(b)))
     return out
 
@@ -77,6 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--name", default="train_workers")
     args = ap.parse_args(argv)
+    try:
+        configs = parse_configs(args.configs)
+        seeds = [int(x) for x in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--configs wants WORKERSxBATCH,... with positive numbers (got {args.configs!r}) and --seeds "
+                 f"comma-separated integers (got {args.seeds!r})")
+    hashes = {k: run_bli.file_sha256(Path(getattr(args, k)))[:16] for k in ("corpus", "train_lex", "test_lex")}
     cache, outdir = Path(args.cache_dir), Path(args.out_dir)
     cache.mkdir(parents=True, exist_ok=True)
     jpath = outdir / f"{args.name}.json"
@@ -85,15 +95,15 @@ def main(argv: list[str] | None = None) -> None:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
     other = cache / f"{args.other_lang}-{run_bli.file_sha256(Path(args.other_corpus))[:12]}-1x256-seed0.npz"
-    if not other.is_file():
+    if not (cache / f"{other.stem}.json").is_file():  # written after the vectors: the record says they are complete
         print(f"training the fixed {args.other_lang} side (one worker)", flush=True)
         other_rec = train(args.other_corpus, args.other_lang, 1, 256, 0, other)
         write_text(cache / f"{other.stem}.json", json.dumps(other_rec))
     other_rec = json.loads((cache / f"{other.stem}.json").read_text())
 
     runs = list(done)
-    for workers, batch in parse_configs(args.configs):
-        for seed in [int(s) for s in args.seeds.split(",")]:
+    for workers, batch in configs:
+        for seed in seeds:
             if any(r["workers"] == workers and r["batch"] == batch and r["seed"] == seed for r in runs):
                 continue
             print(f"training {args.lang}: {workers} worker(s), batch {batch}, seed {seed}", flush=True)
@@ -105,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                 rec["error"] = str(exc)
                 print(f"  {rec}", flush=True)
                 runs.append(rec)
-                write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit)
+                write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit, hashes)
                 continue
             src, tgt = (str(vec), str(other)) if args.other_is_target else (str(other), str(vec))
             spec = {"method": "procrustes", "seed": 0, "refine_iters": 5, "max_vocab": 20000, "src_vec": src,
@@ -115,8 +125,8 @@ def main(argv: list[str] | None = None) -> None:
             rec["sup_nn_p1"] = round(100 * cell["scores"]["nn"]["p@1"], 1)
             print(f"  {rec}", flush=True)
             runs.append(rec)
-            write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit)
-    write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit)
+            write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit, hashes)
+    write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit, hashes)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -124,13 +134,13 @@ def write_text(path: Path, text: str) -> None:
         f.write(text)
 
 
-def write(jpath: Path, mpath: Path, runs: list[dict], other_rec: dict, args, cmd: str, commit: str) -> None:
+def write(jpath: Path, mpath: Path, runs: list[dict], other_rec: dict, args, cmd: str, commit: str,
+          hashes: dict[str, str]) -> None:
     meta = {"command": cmd, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
-            "corpus": args.corpus, "corpus_sha256": run_bli.file_sha256(Path(args.corpus))[:16],
+            "corpus": args.corpus, "corpus_sha256": hashes["corpus"],
             "other_corpus": args.other_corpus, "other_side": other_rec,
-            "train_lex_sha256": run_bli.file_sha256(Path(args.train_lex))[:16],
-            "test_lex_sha256": run_bli.file_sha256(Path(args.test_lex))[:16], "training": TRAIN}
+            "train_lex_sha256": hashes["train_lex"], "test_lex_sha256": hashes["test_lex"], "training": TRAIN}
     write_text(jpath, json.dumps({"meta": meta, "runs": runs}, indent=1))
     L = [f"# Hogwild training workers: {args.lang} vectors trained several ways, aligned to fixed {args.other_lang} vectors\n",
          f"- command: `{cmd}`", f"- commit: `{commit[:12]}`, date {meta['date']}, {meta['machine']['cores']} cores, "
@@ -146,7 +156,7 @@ def write(jpath: Path, mpath: Path, runs: list[dict], other_rec: dict, args, cmd
          "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(runs, key=lambda r: (r["workers"], r["batch"], r["seed"])):
         if "error" in r:
-            L.append(f"| {r['workers']}x{r['batch']} | {r['batch'] // r['workers']} | {r['seed']} | failed: {r['error']} |  |  |  |  |  |")
+            L.append(f"| {r['workers']}x{r['batch']} | {step_batch(r['batch'], r['workers'])} | {r['seed']} | failed: {r['error']} |  |  |  |  |  |")
             continue
         L.append(f"| {r['workers']}x{r['batch']} | {r['step_batch']} | {r['seed']} | {r['words_per_s']:,} | {r['wall_s']} | "
                  f"{' '.join(f'{x:.4f}' for x in r['epoch_loss'])} | {' / '.join(f'{x:.2f}' for x in r['norms'])} | "

@@ -597,6 +597,7 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
         bar = _bar(progress, total=trainer.total, initial=start_epoch * corpus.n_tokens, unit="word",
                    unit_scale=True, desc="training")
         epoch_loss = []
+        untrained = (1 + config.negative) * math.log(2)  # every score 0: the loss near-zero start vectors give
         t1 = time.perf_counter()
         state = {"chunks": 0, "loss": 0.0, "pairs": 0}
 
@@ -617,7 +618,6 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
             for epoch in range(start_epoch, config.epochs):
                 loss = trainer.run_epoch(epoch, on_batch, workers)
                 epoch_loss.append(loss)
-                untrained = (1 + config.negative) * math.log(2)  # every score 0: what near-zero start vectors give
                 if not math.isfinite(loss) or loss > untrained:
                     # a finite blow-up (mean loss in the thousands) leaves vectors that look trained and are not
                     raise UdmError(f"training diverged in epoch {epoch + 1}: mean loss {loss:.4g} per pair is above "
