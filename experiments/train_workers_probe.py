@@ -113,20 +113,22 @@ def main(argv: list[str] | None = None) -> None:
                 rec.update(train(args.corpus, args.lang, workers, batch, seed, vec))
             except UdmError as exc:  # the trainer stops a diverged training (mean loss above an untrained model's)
                 rec["error"] = str(exc)
-                print(f"  {rec}", flush=True)
-                runs.append(rec)
-                write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit, hashes)
-                continue
-            src, tgt = (str(vec), str(other)) if args.other_is_target else (str(other), str(vec))
-            spec = {"method": "procrustes", "seed": 0, "refine_iters": 5, "max_vocab": 20000, "src_vec": src,
-                    "tgt_vec": tgt, "train_lex": args.train_lex, "test_lex": args.test_lex}
-            cell = run_bli._align_child(spec)
-            rec["sup_csls_p1"] = round(100 * cell["scores"]["csls"]["p@1"], 1)
-            rec["sup_nn_p1"] = round(100 * cell["scores"]["nn"]["p@1"], 1)
+            else:
+                rec.update(supervised_p1(vec, other, args))
             print(f"  {rec}", flush=True)
             runs.append(rec)
             write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit, hashes)
     write(jpath, outdir / f"{args.name}.md", runs, other_rec, args, cmd, commit, hashes)
+
+
+def supervised_p1(vec: Path, other: Path, args) -> dict:
+    """CSLS and NN P@1 (%) of the study's supervised Procrustes + refinement cell on ``vec`` and the fixed side."""
+    src, tgt = (str(vec), str(other)) if args.other_is_target else (str(other), str(vec))
+    spec = {"method": "procrustes", "seed": 0, "refine_iters": 5, "max_vocab": 20000, "src_vec": src,
+            "tgt_vec": tgt, "train_lex": args.train_lex, "test_lex": args.test_lex}
+    cell = run_bli._align_child(spec)
+    return {"sup_csls_p1": round(100 * cell["scores"]["csls"]["p@1"], 1),
+            "sup_nn_p1": round(100 * cell["scores"]["nn"]["p@1"], 1)}
 
 
 def write_text(path: Path, text: str) -> None:
