@@ -2,7 +2,8 @@
 
 The ``gw`` aligner's result on en-de shared documents stops at about 0.8 of supervised Procrustes + refinement
 (experiments/results/bli_none.md). This script asks whether the final step is what limits it: from two starts
-(the supervised Procrustes map of the train lexicon, and the ``gw`` initialisation before refinement) it runs
+(by default the supervised Procrustes map of the train lexicon, and the ``gw`` initialisation before refinement;
+``--starts`` names others, e.g. ``supervised,wp``) it runs
 
 * the shared refinement (iterative Procrustes, CSLS mutual nearest neighbours among the top 15k; the default), and
 * robust self-learning (the ``selflearn`` aligner's stochastic dictionary induction: CSLS, both directions, top
@@ -11,7 +12,7 @@ The ``gw`` aligner's result on en-de shared documents stops at about 0.8 of supe
 
 and reports CSLS P@1 on the test lexicon for each. The self-learning reuses ``SelfLearningAligner`` with its
 initial dictionary induced from the given start map instead of from sorted similarity distributions
-(``--restarts K``: the gw start is the best of K gw initialisations by the dictionary-free criterion)::
+(``--restarts K``: an unsupervised start is the best of K initialisations by the dictionary-free criterion)::
 
     python experiments/final_step_probe.py --src experiments/cache/vectors/en-....npz \\
         --tgt experiments/cache/vectors/de-....npz --lexicon experiments/cache/lexicons/en-de-.... --name final_step_ende
@@ -50,23 +51,34 @@ class SelfLearningFrom(SelfLearningAligner):
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pair_args(ap, "final_step")
+    ap.add_argument("--starts", type=lambda v: v.split(","), default=["supervised", "gw"],
+                    help="comma-separated start maps: supervised (Procrustes on the train lexicon) and/or "
+                         "unsupervised methods (gw, wp, selflearn, adversarial) without refinement")
     ap.add_argument("--restarts", type=int, default=1,
-                    help="gw restarts for the gw start (the one the criterion prefers before refinement is kept)")
+                    help="restarts for an unsupervised start (the one the criterion prefers before refinement is kept)")
     args = ap.parse_args(argv)
+    unknown = [s for s in args.starts if s not in ("supervised", "gw", "wp", "selflearn", "adversarial")]
+    if unknown or not args.starts:
+        ap.error(f"--starts: unknown start {unknown[0] if unknown else '(none)'}; "
+                 "use supervised, gw, wp, selflearn or adversarial")
 
     t_start = time.time()
     data = load_pair(args)
     src, tgt, train, x, y, p1 = data.src, data.tgt, data.train, data.x, data.y, data.p1
 
-    t0 = time.time()
-    starts = {"supervised Procrustes (train lexicon)":
-              get_aligner("procrustes", refine_iters=0, progress=False).fit(src, tgt, train).W}
-    sup_seconds = time.time() - t0
-    t0 = time.time()
-    gw_label = "gw initialisation (no refinement)" + (f", best of {args.restarts} restarts" if args.restarts > 1 else "")
-    starts[gw_label] = get_aligner("gw", refine_iters=0, progress=False, seed=args.seed,
-                                   restarts=args.restarts).fit(src, tgt).W
-    start_seconds = {"supervised Procrustes (train lexicon)": sup_seconds, gw_label: time.time() - t0}
+    starts: dict[str, np.ndarray] = {}
+    start_seconds: dict[str, float] = {}
+    for name in args.starts:
+        t0 = time.time()
+        if name == "supervised":
+            label = "supervised Procrustes (train lexicon)"
+            starts[label] = get_aligner("procrustes", refine_iters=0, progress=False).fit(src, tgt, train).W
+        else:
+            label = f"{name} initialisation (no refinement)" + (
+                f", best of {args.restarts} restarts" if args.restarts > 1 else "")
+            starts[label] = get_aligner(name, refine_iters=0, progress=False, seed=args.seed,
+                                        restarts=args.restarts).fit(src, tgt).W
+        start_seconds[label] = time.time() - t0
     rows: list[dict] = []
     for label, w0 in starts.items():
         p1_start = p1(w0)
