@@ -33,7 +33,8 @@ from probe_common import add_pair_args, fmt, load_pair, report_header, run_meta,
 
 from udm import get_aligner  # noqa: E402
 from udm.aligners.selflearn import SelfLearningAligner  # noqa: E402
-from udm.refinement import induce_dictionary, refine  # noqa: E402
+from udm.refinement import refine  # noqa: E402
+from udm.self_learning import pairs_from_map  # noqa: E402
 
 
 class SelfLearningFrom(SelfLearningAligner):
@@ -44,8 +45,7 @@ class SelfLearningFrom(SelfLearningAligner):
         self.start = start
 
     def initial_dictionary(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        xc, yc = x[: self.vocab_cutoff], y[: self.vocab_cutoff]
-        return induce_dictionary(xc @ self.start, yc, max_rank=None, csls_k=self.csls_k, mode=self.induction)
+        return pairs_from_map(x, y, self.start, self.schedule, csls_k=self.csls_k)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

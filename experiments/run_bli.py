@@ -56,11 +56,12 @@ ALIGN_CODE = ["udm/aligners/base.py", "udm/refinement.py", "udm/procrustes.py", 
 METHOD_CODE = {"procrustes": ["udm/aligners/supervised.py"], "rcsls": ["udm/aligners/supervised.py"],
                "identical": ["udm/aligners/supervised.py"], "sup": ["udm/aligners/supervised.py"]}
 for _m in UNSUPERVISED:
-    METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py",
+    METHOD_CODE[_m] = ["udm/aligners/unsupervised.py", "udm/ot.py", "udm/self_learning.py",
                        f"udm/aligners/{ {'wp': 'wasserstein_procrustes'}.get(_m, _m) }.py"]
+METHOD_CODE["auto"] += sorted({f for _m in UNSUPERVISED for f in METHOD_CODE[_m]} - set(METHOD_CODE["auto"]))
 
 # per-step records kept in each cell's JSON (refinement steps, restarts, adversarial epochs, auto's candidates)
-TRACE_KEYS = ("refinement", "restarts", "adv_epochs", "candidates")
+TRACE_KEYS = ("refinement", "restarts", "adv_epochs", "candidates", "sl_history")
 
 # ====================================================================== settings
 @dataclass
@@ -395,7 +396,8 @@ def _align_child(spec: dict) -> dict:
         mapping = aligner.fit(src, tgt, lex)
     else:
         cls = aligner_class(method)
-        aligner = cls(**common, time_budget=spec.get("time_budget"), restarts=spec.get("restarts", 1))
+        aligner = cls(**common, time_budget=spec.get("time_budget"), restarts=spec.get("restarts", 1),
+                      self_learning=bool(spec.get("self_learning")))
         mapping = aligner.fit(src, tgt)
     report = evaluate_mapping(mapping, src, tgt, test)
     d = report.to_dict()
@@ -427,6 +429,8 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             "max_vocab": args.max_vocab, "refine_iters": args.refine_iters, "threads": args.threads}
     if args.reweight:  # only then, so that the cache keys of orthogonal cells stay as they were
         base["reweight"] = True
+    if args.self_learning:  # the same: set only when asked for
+        base["self_learning"] = True
     full_setting = st.fraction >= 1.0
     specs = []
 
@@ -901,7 +905,8 @@ def render_markdown(results: dict) -> str:
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
-             f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: {p['seeds']} seed(s), "
+             f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
+             f"{'stochastic self-learning from each start before the refinement (--self-learning); ' if p.get('self_learning') else ''}{p['seeds']} seed(s), "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
              f"success = P@1 > {100 * SUCCESS_P1:.0f}%. Supervised = Procrustes on the whole train lexicon + refinement.\n")
@@ -1111,6 +1116,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--max-vocab", type=int, default=None, help="align/evaluate on the top N words (default 20000; quick all)")
     ap.add_argument("--test-size", type=int, default=1500)
     ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--self-learning", action="store_true",
+                    help="every unsupervised method carries its start on with stochastic self-learning before the "
+                         "refinement (udm.self_learning); cached apart")
     ap.add_argument("--reweight", action="store_true",
                     help="every aligner but RCSLS ends with the multi-step final map (udm.reweighting); cached apart")
     ap.add_argument("--threads", type=int, default=None, help="torch threads inside each cell (default: left alone)")
@@ -1254,7 +1262,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",
-                                                           "reweight")},
+                                                           "reweight", "self_learning")},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
                  "notes": args.note},
         "settings": out_settings,

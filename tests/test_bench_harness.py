@@ -304,7 +304,7 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
 
     def seeds(method, n, restarts):
         args = argparse.Namespace(methods=[method], seeds=n, restarts=restarts, time_budget=10.0, max_vocab=100,
-                                  refine_iters=1, threads=None, reweight=False)
+                                  refine_iters=1, threads=None, reweight=False, self_learning=False)
         return [sp["seed"] for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
 
     assert seeds("wp", 3, 1) == [0, 1, 2]

@@ -58,7 +58,10 @@ def _cmd_align(args) -> int:
     if args.refine is not None:
         params["refine_iters"] = args.refine
     if not cls.needs_dictionary:
-        params.update(restarts=args.restarts, time_budget=args.time_budget, device=args.device)
+        params.update(restarts=args.restarts, time_budget=args.time_budget, device=args.device,
+                      self_learning=args.self_learning)
+    elif args.self_learning:
+        raise UdmError(f"--self-learning applies to the unsupervised methods, not {args.method}")
     aligner = cls(**params)
     seeds = None
     if cls.needs_dictionary:
@@ -171,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reweight", action="store_true",
                    help="end with the multi-step map (whitening, re-weighting, de-whitening; Artetxe et al. 2018) "
                         "fitted on the dictionary the refined map induces; it transforms both spaces")
+    p.add_argument("--self-learning", action="store_true",
+                   help="unsupervised methods: carry the start on with stochastic self-learning (Artetxe et al. "
+                        "2018) before the refinement; slower, but it gets rough starts out of the refinement's "
+                        "fixed points")
     p.add_argument("--time-budget", type=float, default=None, help="seconds the whole unsupervised fit may take (search 85%%, then refinement and the failure check)")
     p.add_argument("--device", default=None, help="torch device for methods that support one (e.g. cuda)")
     p.add_argument("--csls-k", type=int, default=10)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .errors import UdmError
 from .procrustes import procrustes
-from .retrieval import mutual_nearest_pairs, retrieve
+from .retrieval import best_matches_both_ways, mutual_nearest_pairs, retrieve
 
 INDUCTION_MODES = ("mutual", "forward", "union")
 
@@ -38,13 +38,13 @@ def induce_dictionary(
     ys = tgt[:max_rank] if max_rank else tgt
     if mode == "mutual":
         return mutual_nearest_pairs(xs, ys, method=method, csls_k=csls_k)
-    fwd, _ = retrieve(xs, ys, k=1, method=method, csls_k=csls_k)
-    pairs = np.stack([np.arange(len(xs)), fwd[:, 0]], axis=1)
-    if mode == "union":
-        bwd, _ = retrieve(ys, xs, k=1, method=method, csls_k=csls_k)
-        back = np.stack([bwd[:, 0], np.arange(len(ys))], axis=1)
-        pairs = np.unique(np.concatenate([pairs, back]), axis=0)
-    return pairs
+    if mode == "forward":
+        fwd, _ = retrieve(xs, ys, k=1, method=method, csls_k=csls_k)
+        return np.stack([np.arange(len(xs)), fwd[:, 0]], axis=1)
+    fwd, bwd = best_matches_both_ways(xs, ys, method=method, csls_k=csls_k)
+    pairs = np.stack([np.arange(len(xs)), fwd], axis=1)
+    back = np.stack([bwd, np.arange(len(ys))], axis=1)
+    return np.unique(np.concatenate([pairs, back]), axis=0)
 
 
 def sample_pairs(pairs: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:

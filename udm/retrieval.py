@@ -152,14 +152,54 @@ def gold_ranks(queries: np.ndarray, targets: np.ndarray, golds: Sequence[Sequenc
     return ranks
 
 
+def best_matches_both_ways(
+    src: np.ndarray, tgt: np.ndarray, *, method: str = "csls", csls_k: int = 10, block: int = DEFAULT_BLOCK
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each source row's best target and each target row's best source: ``(fwd, bwd)``.
+
+    The same as ``retrieve(src, tgt, k=1)`` and ``retrieve(tgt, src, k=1)`` (CSLS is symmetric: both directions
+    rank one score matrix, row-wise and column-wise) in two passes over ``src @ tgt.T`` instead of four: the
+    first collects both sides' k-NN means, the second both arg-maxes, row blocks at a time (memory as
+    :func:`score_blocks`). ``method`` is ``nn`` or ``csls``.
+    """
+    if method not in ("nn", "csls"):
+        fwd, _ = retrieve(src, tgt, k=1, method=method, csls_k=csls_k, block=block)
+        bwd, _ = retrieve(tgt, src, k=1, method=method, csls_k=csls_k, block=block)
+        return fwd[:, 0], bwd[:, 0]
+    _check(src, tgt)
+    tt = _tensor(tgt)
+    n_src, n_tgt = len(src), len(tgt)
+    r_src = torch.zeros(n_src)
+    r_tgt = torch.zeros(n_tgt)
+    if method == "csls":  # pass 1: mean similarity of each row to its k nearest rows on the other side
+        ks, kt = min(csls_k, n_tgt), min(csls_k, n_src)
+        col_top = torch.full((0, n_tgt), -float("inf"))
+        for start in range(0, n_src, block):
+            sims = _tensor(src[start : start + block]) @ tt.T
+            r_src[start : start + len(sims)] = sims.topk(ks, dim=1).values.mean(dim=1)
+            merged = torch.cat([col_top, sims], dim=0)
+            col_top = merged.topk(min(kt, len(merged)), dim=0).values
+        r_tgt = col_top.mean(dim=0)
+    fwd = np.empty(n_src, dtype=np.int64)
+    col_best = torch.full((n_tgt,), -float("inf"))
+    col_arg = torch.zeros(n_tgt, dtype=torch.long)
+    for start in range(0, n_src, block):  # pass 2: arg-max of each row and, across blocks, of each column
+        sims = _tensor(src[start : start + block]) @ tt.T
+        if method == "csls":
+            sims.mul_(2).sub_(r_src[start : start + len(sims), None]).sub_(r_tgt)
+        fwd[start : start + len(sims)] = sims.argmax(dim=1).numpy()
+        val, arg = sims.max(dim=0)
+        better = val > col_best  # strict: the earliest (most frequent) source wins ties, as argmax does
+        col_best = torch.where(better, val, col_best)
+        col_arg = torch.where(better, arg + start, col_arg)
+    return fwd, col_arg.numpy().astype(np.int64)
+
+
 def mutual_nearest_pairs(
     src: np.ndarray, tgt: np.ndarray, *, method: str = "csls", csls_k: int = 10, block: int = DEFAULT_BLOCK
 ) -> np.ndarray:
     """Pairs ``(i, j)`` where target j is source i's best match and source i is target j's best match."""
-    fwd, _ = retrieve(src, tgt, k=1, method=method, csls_k=csls_k, block=block)
-    bwd, _ = retrieve(tgt, src, k=1, method=method, csls_k=csls_k, block=block)
-    fwd = fwd[:, 0]
-    bwd = bwd[:, 0]
+    fwd, bwd = best_matches_both_ways(src, tgt, method=method, csls_k=csls_k, block=block)
     i = np.arange(len(src))
     keep = bwd[fwd] == i
     return np.stack([i[keep], fwd[keep]], axis=1)

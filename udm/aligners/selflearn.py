@@ -18,13 +18,12 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..normalize import normalize, whiten
-from ..procrustes import procrustes
-from ..refinement import INDUCTION_MODES, induce_dictionary, sample_pairs
+from ..normalize import normalize
+from ..refinement import induce_dictionary
+from ..self_learning import SelfLearningSchedule, stochastic_self_learning
 from .unsupervised import UnsupervisedAligner
 
 log = logging.getLogger(__name__)
@@ -75,70 +74,32 @@ class SelfLearningAligner(UnsupervisedAligner):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        if induction not in INDUCTION_MODES:
-            raise UdmError(f"selflearn: unknown induction mode {induction!r}; choose one of {', '.join(INDUCTION_MODES)}")
-        if not 0 < p0 <= 1 or p_factor <= 1:
-            raise UdmError(f"selflearn: need 0 < p0 <= 1 and p_factor > 1, got p0={p0}, p_factor={p_factor}")
-        if init_rank < 2 or vocab_cutoff < 2 or max_iter < 1 or patience < 1:
-            raise UdmError("selflearn: init_rank, vocab_cutoff, max_iter and patience must be positive")
-        self.init_rank, self.init_sqrt, self.vocab_cutoff = int(init_rank), init_sqrt, int(vocab_cutoff)
-        self.p0, self.p_factor, self.patience, self.max_iter, self.tol = p0, p_factor, int(patience), int(max_iter), tol
-        self.induction, self.whiten = induction, whiten
+        if init_rank < 2:
+            raise UdmError("selflearn: init_rank must be at least 2")
+        self.init_rank, self.init_sqrt = int(init_rank), init_sqrt
+        self.schedule = SelfLearningSchedule(vocab_cutoff=int(vocab_cutoff), p0=p0, p_factor=p_factor,
+                                             patience=int(patience), max_iter=int(max_iter), tol=tol,
+                                             induction=induction, whiten=whiten)
 
     def initial_dictionary(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Pairs from the CSLS neighbours between sorted similarity rows of the ``init_rank`` top words."""
         n = min(self.init_rank, len(x), len(y))
         sx = sorted_similarity_vectors(x[:n], sqrt=self.init_sqrt)
         sy = sorted_similarity_vectors(y[:n], sqrt=self.init_sqrt)
-        return induce_dictionary(sx, sy, max_rank=None, csls_k=self.csls_k, mode=self.induction)
+        return induce_dictionary(sx, sy, max_rank=None, csls_k=self.csls_k, mode=self.schedule.induction)
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Initial dictionary, then stochastic self-learning; returns the Procrustes map of the final dictionary."""
         t0 = time.perf_counter()
-        xc, yc = x[: self.vocab_cutoff], y[: self.vocab_cutoff]
-        if self.whiten:
-            xc, yc = whiten(xc), whiten(yc)
-        full = self.initial_dictionary(x, y)
-        init_pairs, init_seconds = int(len(full)), time.perf_counter() - t0
-        p, best_obj, stall, it = self.p0, -np.inf, 0, 0
-        history: list[dict[str, Any]] = []
-        stopped = converged = False
-        pairs = self._sample(full, p)
-        bar = tqdm(total=self.max_iter, desc=f"self-learning (seed {self.run_seed})", disable=not self.progress,
-                   leave=False)
-        for it in range(self.max_iter):
-            w = procrustes(xc[pairs[:, 0]], yc[pairs[:, 1]])
-            mapped = xc @ w
-            full = induce_dictionary(mapped, yc, max_rank=None, csls_k=self.csls_k, mode=self.induction)
-            obj = float(np.mean(np.sum(mapped[full[:, 0]] * yc[full[:, 1]], axis=1)))
-            history.append({"iter": it, "p": round(p, 4), "pairs": int(len(full)), "objective": round(obj, 5)})
-            bar.update(1)
-            bar.set_postfix(p=round(p, 3), objective=round(obj, 4))
-            if obj > best_obj + self.tol:
-                best_obj, stall = obj, 0
-            else:
-                stall += 1
-            if stall >= self.patience:
-                if p >= 1.0:
-                    converged = True
-                    break
-                p, stall = min(1.0, p * self.p_factor), 0
-            if self.out_of_time():
-                stopped = True
-                log.info("selflearn: time budget spent after %d iterations", it + 1)
-                break
-            pairs = self._sample(full, p)
-        bar.close()
-        # the map for the normalised spaces: Procrustes on the final (complete) dictionary
-        w = procrustes(x[full[:, 0]], y[full[:, 1]])
-        info = {"sl_init_pairs": init_pairs, "sl_init_seconds": round(init_seconds, 3), "sl_iterations": it + 1,
-                "sl_final_p": p, "sl_objective": best_obj, "sl_converged": converged, "sl_stopped_by_time": stopped,
-                "sl_final_pairs": int(len(full)), "sl_seconds": round(time.perf_counter() - t0, 3),
-                "sl_history": history}
+        pairs = self.initial_dictionary(x, y)
+        init_pairs, init_seconds = int(len(pairs)), time.perf_counter() - t0
+        w, info = stochastic_self_learning(x, y, pairs, self.schedule, self.rng, csls_k=self.csls_k,
+                                           out_of_time=self.out_of_time, progress=self.progress,
+                                           desc=f"self-learning (seed {self.run_seed})")
+        if info["sl_stopped_by_time"]:
+            log.info("selflearn: time budget spent after %d iterations", info["sl_iterations"])
+        info.update({"sl_init_pairs": init_pairs, "sl_init_seconds": round(init_seconds, 3),
+                     "sl_seconds": round(time.perf_counter() - t0, 3)})
         return w, info
-
-    def _sample(self, pairs: np.ndarray, p: float) -> np.ndarray:
-        """Each dictionary entry kept with probability ``p`` (at least two entries are kept)."""
-        return sample_pairs(pairs, p, self.rng)

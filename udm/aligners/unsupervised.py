@@ -8,7 +8,9 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
-With ``reweight`` the multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the
+With ``self_learning`` the chosen start is first carried on by stochastic self-learning (``udm.self_learning``,
+started from the dictionary it induces), which escapes the fixed points a rough start leaves the deterministic
+refinement in. With ``reweight`` the multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the
 refined orthogonal map. A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
 final refinement stops early when half of what is left is spent, and the failure check refines its random start
 for as many steps as the final refinement ran; a fit overruns by at most about one refinement step.
@@ -28,6 +30,7 @@ from ..lexicon import Lexicon
 from ..mapping import Mapping
 from ..normalize import normalize
 from ..refinement import refine
+from ..self_learning import SelfLearningSchedule, pairs_from_map, stochastic_self_learning
 from .base import Aligner, check_embeddings
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,9 @@ class UnsupervisedAligner(Aligner):
     seed_free_single_start = False  # True where one start does not depend on the seed (a study need run it once)
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
-                 criterion_words: int = 10000, **kwargs):
+                 criterion_words: int = 10000, self_learning: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.self_learning = bool(self_learning)
         self.restarts = max(1, int(restarts))
         self.time_budget = time_budget
         self.device = device
@@ -92,6 +96,8 @@ class UnsupervisedAligner(Aligner):
         meta: dict[str, Any] = {"method": self.name, "seed": self.seed, "normalize": self.normalize, **best_info,
                                 "restarts": runs, "init_criterion": best_score}
         meta["search_seconds"] = round(time.perf_counter() - start, 3)
+        if self.self_learning:
+            w = self._self_learn(x, y, w, meta, end)
         refine_steps = self.refine_iters
         if self.refine_iters > 0:
             now = time.perf_counter()
@@ -125,6 +131,26 @@ class UnsupervisedAligner(Aligner):
                                                           mapping.prepare_target(y, normalized=True))
         meta["fit_seconds"] = round(time.perf_counter() - start, 3)
         return mapping
+
+    def _self_learn(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, meta: dict[str, Any],
+                    end: Optional[float]) -> np.ndarray:
+        """Stochastic self-learning started from the dictionary ``w`` induces (skipped when the start already
+        is a self-learning result); it may use two thirds of what is left of the time budget."""
+        if "sl_iterations" in meta or meta.get("chosen") == "selflearn":
+            meta["self_learning"] = "skipped: the start is already self-learned"
+            return w
+        now = time.perf_counter()
+        deadline = None if end is None else now + max(0.0, end - now) * 2 / 3
+        schedule = SelfLearningSchedule()
+        pairs = pairs_from_map(x, y, w, schedule, csls_k=self.csls_k)
+        w, info = stochastic_self_learning(
+            x, y, pairs, schedule, np.random.default_rng([self.seed, 1]), csls_k=self.csls_k,
+            out_of_time=None if deadline is None else (lambda: time.perf_counter() >= deadline),
+            progress=self.progress, desc="self-learning from the start")
+        if info["sl_stopped_by_time"]:
+            log.info("time budget: self-learning stopped after %d iterations", info["sl_iterations"])
+        meta.update({"self_learning": True, **info})
+        return w
 
     def refined_null_criterion(self, x: np.ndarray, y: np.ndarray, n_iter: Optional[int] = None) -> float:
         """Criterion of a random orthogonal start after the same refinement (``n_iter`` steps, default
