@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from udm.aligners import get_aligner
 from udm.aligners.adversarial import AdversarialAligner
@@ -34,13 +33,7 @@ def make(method: str, **kw) -> object:
     return get_aligner(method, progress=False, seed=kw.pop("seed", 0), **{**FAST[method], **kw})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These matrices are tiny: one torch thread is faster than several (and immune to a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -38,21 +38,7 @@ def make(method: str, **kw):
     return get_aligner(method, **{**COMMON, **SMALL[method], **kw})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The problems here are tiny: one torch/BLAS thread is faster than two, and immune to a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-    else:
-        with threadpool_limits(limits=1):
-            yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

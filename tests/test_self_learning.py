@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from udm.aligners import get_aligner
 from udm.aligners.unsupervised import UnsupervisedAligner
@@ -26,12 +25,7 @@ DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = Path(__file__).resolve().parents[1] / "corpora" / "fixtures"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
