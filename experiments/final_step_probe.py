@@ -10,8 +10,8 @@ The ``gw`` aligner's result on en-de shared documents stops at about 0.8 of supe
   20k words, entries kept with probability 0.1 doubling on stalls; Artetxe et al. 2018) started from that map,
   followed by the same shared refinement,
 
-and reports CSLS P@1 on the test lexicon for each. The self-learning reuses ``SelfLearningAligner`` with its
-initial dictionary induced from the given start map instead of from sorted similarity distributions
+and reports CSLS P@1 on the test lexicon for each. The self-learning is the shared ``udm.self_learning`` stage
+(what ``selflearn`` and ``self_learning=True`` run) started from the dictionary the start map induces
 (``--restarts K``: an unsupervised start is the best of K initialisations by the dictionary-free criterion)::
 
     python experiments/final_step_probe.py --src experiments/cache/vectors/en-....npz \\
@@ -32,20 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from probe_common import add_pair_args, fmt, load_pair, report_header, run_meta, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
-from udm.aligners.selflearn import SelfLearningAligner  # noqa: E402
 from udm.refinement import refine  # noqa: E402
-from udm.self_learning import pairs_from_map  # noqa: E402
-
-
-class SelfLearningFrom(SelfLearningAligner):
-    """``selflearn`` whose initial dictionary is induced (CSLS, both directions) from a given start map."""
-
-    def __init__(self, start: np.ndarray, **kwargs):
-        super().__init__(**kwargs)
-        self.start = start
-
-    def initial_dictionary(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return pairs_from_map(x, y, self.start, self.schedule, csls_k=self.csls_k)
+from udm.self_learning import SelfLearningSchedule, pairs_from_map, stochastic_self_learning  # noqa: E402
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -89,12 +77,13 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "seconds": time.time() - t0, "start_seconds": start_seconds[label]})
         print(rows[-1], file=sys.stderr, flush=True)
         t0 = time.time()
-        sl = SelfLearningFrom(w0, refine_iters=0, progress=False, seed=args.seed).fit(src, tgt)
-        w_sl = sl.W
+        schedule = SelfLearningSchedule()
+        w_sl, sl = stochastic_self_learning(x, y, pairs_from_map(x, y, w0, schedule), schedule,
+                                            np.random.default_rng(args.seed))
         w, _ = refine(x, y, w_sl, n_iter=args.refine_iters)
         rows.append({"start": label, "final_step": "stochastic self-learning (top 20k, union CSLS)",
-                     "p1_start": p1_start, "p1": p1(w_sl), "sl_objective": sl.meta.get("sl_objective"),
-                     "sl_iterations": sl.meta.get("sl_iterations"), "seconds": time.time() - t0,
+                     "p1_start": p1_start, "p1": p1(w_sl), "sl_objective": sl["sl_objective"],
+                     "sl_iterations": sl["sl_iterations"], "seconds": time.time() - t0,
                      "start_seconds": start_seconds[label]})
         rows.append({**rows[-1], "final_step": f"stochastic self-learning, then shared refinement ({args.refine_iters})",
                      "p1": p1(w)})
