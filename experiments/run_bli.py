@@ -874,6 +874,8 @@ def compact_cell(c: dict) -> dict:
         d.update({"p1": p1(c), "scores": c["scores"], "coverage": c["coverage"], "criterion": c.get("criterion"),
                   "aligner_failed": c.get("aligner_failed"), "fit_seconds": c.get("fit_seconds"),
                   "seed_pairs_used": c.get("seed_pairs_used")})
+        if c.get("meta"):  # the mapping's scalar metadata (failure-check terms, stage times, budget stops)
+            d["meta"] = c["meta"]
         if c.get("trace"):  # per-step records of unsupervised runs (refinement, restarts, adversarial epochs)
             d["trace"] = c["trace"]
     else:
