@@ -20,6 +20,7 @@ and reports CSLS P@1 on the test lexicon for each. The self-learning is the shar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -32,8 +33,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from probe_common import add_pair_args, fmt, load_pair, report_header, run_meta, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
 from udm.refinement import refine  # noqa: E402
 from udm.self_learning import SelfLearningSchedule, pairs_from_map, stochastic_self_learning  # noqa: E402
+
+
+def parse_schedule(text: str) -> SelfLearningSchedule:
+    """``'patience=10,tol=1e-5'`` (SelfLearningSchedule fields) or ``'default'`` -> a validated schedule."""
+    if text.strip() in ("", "default"):
+        return SelfLearningSchedule()
+    fields = {f.name: f.type for f in dataclasses.fields(SelfLearningSchedule)}
+    kw: dict = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in fields or not value:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        default = getattr(SelfLearningSchedule(), key)
+        kw[key] = (value.strip().lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)(value)
+    try:
+        return SelfLearningSchedule(**kw)
+    except UdmError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def describe_schedule(schedule: SelfLearningSchedule) -> str:
+    """The fields of ``schedule`` that differ from the defaults (``top 20k, union CSLS`` plus the changes)."""
+    base = SelfLearningSchedule()
+    changed = [f"{f.name}={getattr(schedule, f.name)}" for f in dataclasses.fields(schedule)
+               if getattr(schedule, f.name) != getattr(base, f.name)]
+    return f"top {schedule.vocab_cutoff // 1000}k, {schedule.induction} CSLS" + (
+        "; " + ", ".join(c for c in changed if not c.startswith(("vocab_cutoff", "induction"))) if changed else "")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -44,7 +74,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "unsupervised methods (gw, wp, selflearn, adversarial) without refinement")
     ap.add_argument("--restarts", type=int, default=1,
                     help="restarts for an unsupervised start (the one the criterion prefers before refinement is kept)")
+    ap.add_argument("--sl-schedule", action="append", type=parse_schedule, metavar="KEY=VALUE,...",
+                    help="a self-learning schedule to run from each start, as SelfLearningSchedule fields "
+                         "(e.g. 'patience=10,tol=1e-5'; 'default' for the defaults); repeat to compare schedules "
+                         "(default: the defaults only)")
     args = ap.parse_args(argv)
+    schedules = args.sl_schedule or [SelfLearningSchedule()]
     unknown = [s for s in args.starts if s not in ("supervised", "gw", "wp", "selflearn", "adversarial")]
     if unknown or not args.starts:
         ap.error(f"--starts: unknown start {unknown[0] if unknown else '(none)'}; "
@@ -76,18 +111,20 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "p1_start": p1_start, "p1": p1(w), "sl_objective": None, "sl_iterations": None,
                      "seconds": time.time() - t0, "start_seconds": start_seconds[label]})
         print(rows[-1], file=sys.stderr, flush=True)
-        t0 = time.time()
-        schedule = SelfLearningSchedule()
-        w_sl, sl = stochastic_self_learning(x, y, pairs_from_map(x, y, w0, schedule), schedule,
-                                            np.random.default_rng(args.seed))
-        w, _ = refine(x, y, w_sl, n_iter=args.refine_iters)
-        rows.append({"start": label, "final_step": "stochastic self-learning (top 20k, union CSLS)",
-                     "p1_start": p1_start, "p1": p1(w_sl), "sl_objective": sl["sl_objective"],
-                     "sl_iterations": sl["sl_iterations"], "seconds": time.time() - t0,
-                     "start_seconds": start_seconds[label]})
-        rows.append({**rows[-1], "final_step": f"stochastic self-learning, then shared refinement ({args.refine_iters})",
-                     "p1": p1(w)})
-        print(rows[-2:], file=sys.stderr, flush=True)
+        for schedule in schedules:
+            t0 = time.time()
+            w_sl, sl = stochastic_self_learning(x, y, pairs_from_map(x, y, w0, schedule), schedule,
+                                                np.random.default_rng(args.seed))
+            w, _ = refine(x, y, w_sl, n_iter=args.refine_iters)
+            what = f"stochastic self-learning ({describe_schedule(schedule)})"
+            rows.append({"start": label, "final_step": what,
+                         "p1_start": p1_start, "p1": p1(w_sl), "sl_objective": sl["sl_objective"],
+                         "sl_iterations": sl["sl_iterations"], "sl_final_p": sl["sl_final_p"],
+                         "sl_history": sl["sl_history"], "seconds": time.time() - t0,
+                         "start_seconds": start_seconds[label]})
+            rows.append({**rows[-1], "final_step": f"{what}, then shared refinement ({args.refine_iters})",
+                         "p1": p1(w)})
+            print([{k: v for k, v in r.items() if k != "sl_history"} for r in rows[-2:]], file=sys.stderr, flush=True)
 
     meta = run_meta("final_step_probe.py", argv, t_start, args, data)
     lines = report_header(f"Final step: shared refinement vs stochastic self-learning "
