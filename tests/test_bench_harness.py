@@ -568,3 +568,30 @@ def test_ensure_vectors_names_the_cached_vector_files_by_content(tmp_path):
     for side in ("src", "tgt"):
         assert st.vectors[side]["sha256"] == file_sha256(st.vectors[side]["path"])[:16]
     assert st.vectors["src"]["sha256"] != st.vectors["tgt"]["sha256"]
+
+
+def test_final_step_probe_compares_self_learning_schedules(tmp_path, capsys):
+    """--sl-schedule runs self-learning with each given schedule from the same start; a bad field is one line."""
+    import json
+
+    import final_step_probe as fsp
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["--src", str(root / "tests/data/as_cipher_en.npz"), "--tgt", str(root / "tests/data/as_cipher_code.npz"),
+            "--lexicon", str(root / "corpora/fixtures/cipher"), "--starts", "supervised", "--max-vocab", "500",
+            "--refine-iters", "1", "--out-dir", str(tmp_path), "--name", "fs"]
+    assert fsp.main(argv + ["--sl-schedule", "max_iter=2", "--sl-schedule", "patience=1,max_iter=3,tol=0.5"]) == 0
+    rows = json.loads((tmp_path / "fs.json").read_text())["rows"]
+    assert [r["final_step"] for r in rows] == [
+        "shared refinement (1 iterations)",
+        "stochastic self-learning (top 20k, union CSLS; max_iter=2)",
+        "stochastic self-learning (top 20k, union CSLS; max_iter=2), then shared refinement (1)",
+        "stochastic self-learning (top 20k, union CSLS; patience=1, max_iter=3, tol=0.5)",
+        "stochastic self-learning (top 20k, union CSLS; patience=1, max_iter=3, tol=0.5), then shared refinement (1)"]
+    assert rows[1]["sl_iterations"] == 2 and len(rows[1]["sl_history"]) == 2
+    assert rows[3]["sl_final_p"] > 0.1  # tol 0.5: every iteration stalls, so p grows each time
+    assert all(r["p1"] > 0.9 for r in rows)
+    for bad, msg in (("speed=2", "expected KEY=VALUE"), ("p0=2", "need 0 < p0 <= 1")):
+        with pytest.raises(SystemExit):
+            fsp.main(argv + ["--sl-schedule", bad])
+        assert msg in capsys.readouterr().err
