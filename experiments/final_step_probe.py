@@ -12,7 +12,8 @@ The ``gw`` aligner's result on en-de shared documents stops at about 0.8 of supe
 
 and reports CSLS P@1 on the test lexicon for each. The self-learning is the shared ``udm.self_learning`` stage
 (what ``selflearn`` and ``self_learning=True`` run) started from the dictionary the start map induces
-(``--restarts K``: an unsupervised start is the best of K initialisations by the dictionary-free criterion)::
+(``--restarts K``: an unsupervised start is the best of K initialisations by the dictionary-free criterion;
+``--sl-schedule patience=10,tol=1e-5`` runs self-learning with other schedule settings, repeat it to compare)::
 
     python experiments/final_step_probe.py --src experiments/cache/vectors/en-....npz \\
         --tgt experiments/cache/vectors/de-....npz --lexicon experiments/cache/lexicons/en-de-.... --name final_step_ende
@@ -42,7 +43,7 @@ def parse_schedule(text: str) -> SelfLearningSchedule:
     """``'patience=10,tol=1e-5'`` (SelfLearningSchedule fields) or ``'default'`` -> a validated schedule."""
     if text.strip() in ("", "default"):
         return SelfLearningSchedule()
-    fields = {f.name: f.type for f in dataclasses.fields(SelfLearningSchedule)}
+    fields = [f.name for f in dataclasses.fields(SelfLearningSchedule)]
     kw: dict = {}
     for item in text.split(","):
         key, _, value = item.partition("=")
