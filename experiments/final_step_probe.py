@@ -41,16 +41,17 @@ from udm.self_learning import SelfLearningSchedule, pairs_from_map, stochastic_s
 
 def parse_schedule(text: str) -> SelfLearningSchedule:
     """``'patience=10,tol=1e-5'`` (SelfLearningSchedule fields) or ``'default'`` -> a validated schedule."""
+    defaults = SelfLearningSchedule()
     if text.strip() in ("", "default"):
-        return SelfLearningSchedule()
-    fields = [f.name for f in dataclasses.fields(SelfLearningSchedule)]
+        return defaults
+    fields = [f.name for f in dataclasses.fields(defaults)]
     kw: dict = {}
     for item in text.split(","):
         key, _, value = item.partition("=")
         key = key.strip()
         if key not in fields or not value:
             raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
-        default = getattr(SelfLearningSchedule(), key)
+        default = getattr(defaults, key)
         kw[key] = (value.strip().lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)(value)
     try:
         return SelfLearningSchedule(**kw)
@@ -59,12 +60,11 @@ def parse_schedule(text: str) -> SelfLearningSchedule:
 
 
 def describe_schedule(schedule: SelfLearningSchedule) -> str:
-    """The fields of ``schedule`` that differ from the defaults (``top 20k, union CSLS`` plus the changes)."""
+    """``top 20k, union CSLS`` plus the other fields of ``schedule`` that differ from the defaults."""
     base = SelfLearningSchedule()
     changed = [f"{f.name}={getattr(schedule, f.name)}" for f in dataclasses.fields(schedule)
-               if getattr(schedule, f.name) != getattr(base, f.name)]
-    return f"top {schedule.vocab_cutoff // 1000}k, {schedule.induction} CSLS" + (
-        "; " + ", ".join(c for c in changed if not c.startswith(("vocab_cutoff", "induction"))) if changed else "")
+               if f.name not in ("vocab_cutoff", "induction") and getattr(schedule, f.name) != getattr(base, f.name)]
+    return f"top {schedule.vocab_cutoff // 1000}k, {schedule.induction} CSLS" + ("; " + ", ".join(changed) if changed else "")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
