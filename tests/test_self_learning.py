@@ -95,6 +95,44 @@ def test_self_learning_respects_the_time_budget(pair):
     assert m.meta["sl_stopped_by_time"] and m.meta["sl_iterations"] == 1
 
 
+class Starts(UnsupervisedAligner):
+    """Restart r returns ``starts[r]``: restarts whose quality is known."""
+
+    name = "starts"
+
+    def __init__(self, starts: list, **kwargs):
+        super().__init__(**kwargs)
+        self.starts = starts
+
+    def initialize(self, x, y, src, tgt, seed_pairs):
+        return self.starts[self.run_seed - self.seed], {}
+
+
+def test_restarts_are_compared_after_self_learning(pair):
+    """A random rotation scores a little above the rough start before self-learning (0.4150 vs 0.4145) but far
+    below it after 20 iterations (measured: 1.3% vs 20% P@1): with self-learning the restarts are compared after
+    it, and the kept map is exactly restart 1's single run."""
+    en, code, lex, x, y, rough = pair
+    hopeless = random_orthogonal(en.dim, np.random.default_rng(1)).astype(np.float32)
+    kw = dict(progress=False, refine_iters=3, self_learning=SelfLearningSchedule(max_iter=20))
+    plain = Starts([hopeless, rough], restarts=2, **{**kw, "self_learning": False}).fit(en, code)
+    assert plain.meta["restarts"][0]["init_criterion"] > plain.meta["restarts"][1]["init_criterion"]
+    m = Starts([hopeless, rough], restarts=2, **kw).fit(en, code)
+    runs = m.meta["restarts"]
+    assert m.meta["chosen_restart"] == 1 and runs[1]["sl_criterion"] > runs[0]["sl_criterion"]
+    assert all(r["sl_iterations"] == 20 for r in runs)  # the schedule given was used
+    alone = Starts([rough], seed=1, **kw).fit(en, code)
+    np.testing.assert_array_equal(m.W, alone.W)
+    assert p_at_1(m.W, en, code, lex) > p_at_1(plain.W, en, code, lex) + 0.1
+
+
+def test_self_learned_restarts_share_the_time_budget(pair):
+    en, code, lex, x, y, rough = pair
+    m = Starts([rough, rough], progress=False, refine_iters=1, restarts=2, self_learning=True,
+               time_budget=0.0).fit(en, code)
+    assert len(m.meta["restarts"]) == 1 and m.meta["restarts"][0]["sl_stopped_by_time"]
+
+
 @pytest.mark.parametrize("method", ["csls", "nn"])
 def test_both_ways_matching_equals_two_retrievals(method):
     rng = np.random.default_rng(0)

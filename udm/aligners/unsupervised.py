@@ -8,9 +8,12 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
-With ``self_learning`` the chosen start is first carried on by stochastic self-learning (``udm.self_learning``,
-started from the dictionary it induces), which escapes the fixed points a rough start leaves the deterministic
-refinement in. With ``reweight`` the multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the
+With ``self_learning`` (True, or a :class:`~udm.self_learning.SelfLearningSchedule`) the chosen start is first
+carried on by stochastic self-learning (``udm.self_learning``, started from the dictionary it induces), which
+escapes the fixed points a rough start leaves the deterministic refinement in; with ``restarts`` > 1 every
+start is self-learned and the restarts are compared after it (the criterion of a start before self-learning
+does not tell which start the stage carries furthest, its criterion after the stage does), each restart's
+initialisation and self-learning sharing ``search_share`` of the time budget equally. With ``reweight`` the multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the
 refined orthogonal map. A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
 final refinement stops early when half of what is left is spent, and the failure check refines its random start
 for as many steps as the final refinement ran; a fit overruns by at most about one refinement step.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -46,9 +49,10 @@ class UnsupervisedAligner(Aligner):
     seed_free_single_start = False  # True where one start does not depend on the seed (a study need run it once)
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
-                 criterion_words: int = 10000, self_learning: bool = False, **kwargs):
+                 criterion_words: int = 10000, self_learning: Union[bool, SelfLearningSchedule] = False, **kwargs):
         super().__init__(**kwargs)
         self.self_learning = bool(self_learning)
+        self.sl_schedule = self_learning if isinstance(self_learning, SelfLearningSchedule) else SelfLearningSchedule()
         self.restarts = max(1, int(restarts))
         self.time_budget = time_budget
         self.device = device
@@ -77,9 +81,13 @@ class UnsupervisedAligner(Aligner):
         self._deadline = None if end is None else start + self.search_share * float(self.time_budget)
         x = normalize(src.vectors, self.normalize)
         y = normalize(tgt.vectors, self.normalize)
+        learn_each = self.self_learning and self.restarts > 1  # compare the restarts after self-learning
+        search_end = self._deadline
         runs: list[dict[str, Any]] = []
-        best_w, best_info, best_score = None, {}, -np.inf
+        best_w, best_info, best_score, best_run = None, {}, -np.inf, {}
         for r in range(self.restarts):
+            if learn_each and search_end is not None:  # restart r's share of the search budget
+                self._deadline = start + (search_end - start) * (r + 1) / self.restarts
             if r > 0 and self.out_of_time():
                 log.info("time budget spent after %d restart(s)", r)
                 break
@@ -88,15 +96,24 @@ class UnsupervisedAligner(Aligner):
             torch.manual_seed(self.run_seed)
             w0, info = self.initialize(x, y, src, tgt, None)
             score = self.criterion(x @ w0, y)
-            runs.append({"restart": r, "seed": self.run_seed, "init_criterion": score,
-                         **{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))}})
+            run = {"restart": r, "seed": self.run_seed, "init_criterion": score,
+                   **{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))}}
+            if learn_each:
+                w0 = self._self_learn(x, y, w0, info, self._deadline, share=1.0)
+                score = self.criterion(x @ w0, y)
+                run.update({"sl_criterion": score, **{k: v for k, v in info.items()
+                                                      if k.startswith("sl_") and isinstance(v, (int, float, bool))}})
+            runs.append(run)
             if score > best_score:
-                best_w, best_info, best_score = w0, info, score
+                best_w, best_info, best_score, best_run = w0, info, score, run
+        self._deadline = search_end
         w = best_w
         meta: dict[str, Any] = {"method": self.name, "seed": self.seed, "normalize": self.normalize, **best_info,
-                                "restarts": runs, "init_criterion": best_score}
+                                "restarts": runs, "init_criterion": best_run["init_criterion"]}
+        if learn_each:
+            meta.update({"sl_criterion": best_score, "chosen_restart": best_run["restart"]})
         meta["search_seconds"] = round(time.perf_counter() - start, 3)
-        if self.self_learning:
+        if self.self_learning and not learn_each:
             w = self._self_learn(x, y, w, meta, end)
         refine_steps = self.refine_iters
         if self.refine_iters > 0:
@@ -133,18 +150,18 @@ class UnsupervisedAligner(Aligner):
         return mapping
 
     def _self_learn(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, meta: dict[str, Any],
-                    end: Optional[float]) -> np.ndarray:
+                    end: Optional[float], share: float = 2 / 3) -> np.ndarray:
         """Stochastic self-learning started from the dictionary ``w`` induces (skipped when the start already
-        is a self-learning result); it may use two thirds of what is left of the time budget."""
+        is a self-learning result); it may use ``share`` of what is left until ``end`` (None: no limit)."""
         if "sl_iterations" in meta or meta.get("chosen") == "selflearn":
             meta["self_learning"] = "skipped: the start is already self-learned"
             return w
         now = time.perf_counter()
-        deadline = None if end is None else now + max(0.0, end - now) * 2 / 3
-        schedule = SelfLearningSchedule()
+        deadline = None if end is None else now + max(0.0, end - now) * share
+        schedule = self.sl_schedule
         pairs = pairs_from_map(x, y, w, schedule, csls_k=self.csls_k)
         w, info = stochastic_self_learning(
-            x, y, pairs, schedule, np.random.default_rng([self.seed, 1]), csls_k=self.csls_k,
+            x, y, pairs, schedule, np.random.default_rng([self.run_seed, 1]), csls_k=self.csls_k,
             out_of_time=None if deadline is None else (lambda: time.perf_counter() >= deadline),
             progress=self.progress, desc="self-learning from the start")
         if info["sl_stopped_by_time"]:
