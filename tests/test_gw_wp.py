@@ -197,6 +197,20 @@ def test_restarts_are_recorded(method, rotated):
     assert all(np.isfinite(r["init_criterion"]) for r in m.meta["restarts"])
 
 
+def test_wp_restarts_reuse_the_convex_start_unless_asked_for_rotations(rotated):
+    src, tgt, _ = rotated
+    src, tgt = src.top(300), tgt.top(300)
+    kw = dict(restarts=2, refine_iters=1, refine_rank=300, criterion_words=300, n_init=300, n_max=300, n_iter=5,
+              n_epochs=1)
+    convex = make("wp", **kw).fit(src, tgt).meta["restarts"]
+    assert [r.get("convex_reused", False) for r in convex] == [False, True]
+    assert convex[1]["convex_seconds"] == convex[0]["convex_seconds"]  # the first start's record, not a new run
+    rotation = make("wp", restart_init="rotation", **kw).fit(src, tgt).meta["restarts"]
+    assert not any(r.get("convex_reused") for r in rotation)
+    with pytest.raises(UdmError, match="restart_init"):
+        make("wp", restart_init="random")
+
+
 def test_gw_coarse_to_fine_recovers_cipher_and_records_both_stages(cipher):
     src, tgt, pairs = cipher
     m = make("gw", coarse_words=300).fit(src, tgt)

@@ -20,9 +20,13 @@ from tqdm.auto import tqdm
 from ..criteria import random_orthogonal
 from ..embeddings import Embeddings
 from ..errors import UdmError
+from ..lexicon import Lexicon
+from ..mapping import Mapping
 from ..ot import as_tensor, resolve_device, sinkhorn
 from ..procrustes import nearest_orthogonal
 from .unsupervised import UnsupervisedAligner
+
+RESTART_INITS = ("convex", "rotation")
 
 
 def convex_init(
@@ -89,7 +93,10 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
     Defaults: ``n_init=2500``, ``init_iter=30`` Frank-Wolfe steps, ``n_max=20000``, ``n_epochs=3`` of
     ``n_iter=100`` minibatch steps, ``batch_size=500`` (x2 per epoch up to ``max_batch=1000``), ``lr=1.0``
     (halved per epoch); minibatches are matched by Sinkhorn (exact assignment on CPU for batches up to
-    ``exact_max``, default 0 = never). Stops at ``time_budget``.
+    ``exact_max``, default 0 = never). Stops at ``time_budget``. ``restart_init``: what restarts 2..K start
+    from: ``"convex"`` (default; the first start's convex initialisation, computed once per fit, so restarts
+    differ only in the minibatch order, which is what spreads wp's seeds) or ``"rotation"`` (the convex
+    initialisation started from a random rotation's matching).
     """
 
     name = "wp"
@@ -97,10 +104,14 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
 
     def __init__(self, *, n_init: int = 2500, init_iter: int = 30, init_eps: float = 0.05, n_max: int = 20000,
                  n_epochs: int = 3, n_iter: int = 100, batch_size: int = 500, max_batch: int = 1000, lr: float = 1.0,
-                 exact_max: int = 0, **kwargs):
+                 exact_max: int = 0, restart_init: str = "convex", **kwargs):
         super().__init__(**kwargs)
         if n_init < 2 or batch_size < 2:
             raise UdmError(f"n_init and batch_size must be at least 2, got {n_init} and {batch_size}")
+        if restart_init not in RESTART_INITS:
+            raise UdmError(f"wp: unknown restart_init {restart_init!r}; choose one of {', '.join(RESTART_INITS)}")
+        self.restart_init = restart_init
+        self._convex: Optional[tuple[np.ndarray, dict[str, Any]]] = None  # the first start's, within one fit
         self.n_init = int(n_init)
         self.init_iter = int(init_iter)
         self.init_eps = float(init_eps)
@@ -112,6 +123,34 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         self.lr = float(lr)
         self.exact_max = int(exact_max)
 
+    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
+        """As :meth:`UnsupervisedAligner.fit`; the convex initialisation is computed once per fit."""
+        self._convex = None
+        try:
+            return super().fit(src, tgt, seed_dictionary)
+        finally:
+            self._convex = None
+
+    def _convex_start(self, x: np.ndarray, y: np.ndarray, dev: torch.device,
+                      deadline: Optional[float]) -> tuple[np.ndarray, dict[str, Any]]:
+        """W0 from the convex relaxation on the top ``n_init`` words (restarts reuse the first start's unless
+        ``restart_init="rotation"``, which starts the relaxation from a random rotation's matching)."""
+        rotation = self.run_seed != self.seed and self.restart_init == "rotation"
+        if self._convex is not None and not rotation:
+            return self._convex[0], {**self._convex[1], "convex_reused": True}
+        t0 = time.perf_counter()
+        n0 = min(self.n_init, len(x), len(y))
+        xi, yi = as_tensor(x[:n0], dev), as_tensor(y[:n0], dev)
+        init = as_tensor(random_orthogonal(x.shape[1], self.rng), dev) if rotation else None
+        cross, info = convex_init(xi, yi, n_iter=self.init_iter, eps=self.init_eps, init=init, deadline=deadline,
+                                  progress=self.progress)
+        del xi, yi
+        w0 = nearest_orthogonal(cross.cpu().numpy())
+        info.update({"init_words": n0, "convex_seconds": round(time.perf_counter() - t0, 3)})
+        if not rotation and self.run_seed == self.seed:
+            self._convex = (w0, dict(info))
+        return w0, info
+
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]
     ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -120,16 +159,8 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         left = self.time_left()
         deadline = None if left is None else time.perf_counter() + max(left, 0.0)
         t0 = time.perf_counter()
-        n0 = min(self.n_init, len(x), len(y))
-        xi, yi = as_tensor(x[:n0], dev), as_tensor(y[:n0], dev)
-        init = None
-        if self.run_seed != self.seed:  # later restarts start from a random rotation's matching
-            init = as_tensor(random_orthogonal(x.shape[1], self.rng), dev)
-        cross, info = convex_init(xi, yi, n_iter=self.init_iter, eps=self.init_eps, init=init, deadline=deadline,
-                                  progress=self.progress)
-        del xi, yi
-        w = as_tensor(nearest_orthogonal(cross.cpu().numpy()), dev)
-        info["convex_seconds"] = round(time.perf_counter() - t0, 3)
+        w0, info = self._convex_start(x, y, dev, deadline)
+        w = as_tensor(w0, dev)
         nx, ny = min(self.n_max, len(x)), min(self.n_max, len(y))
         xs, ys = as_tensor(x[:nx], dev), as_tensor(y[:ny], dev)
         d = x.shape[1]
@@ -156,6 +187,6 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
                     break
                 lr /= 2.0
                 bsz = min(bsz * 2, self.max_batch, nx, ny)
-        info.update({"wp_steps": steps, "wp_stopped": stopped, "wp_words": min(nx, ny), "init_words": n0,
+        info.update({"wp_steps": steps, "wp_stopped": stopped, "wp_words": min(nx, ny),
                      "wp_seconds": round(time.perf_counter() - t0, 3), "device": str(dev)})
         return w.cpu().numpy(), info
