@@ -464,8 +464,9 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             n_seeds = 1 if seed_free_single_start(meth) and (args.restarts or 1) == 1 else args.seeds
             # with K restarts, seed s runs the starts s..s+K-1: seeds K apart keep the runs independent
             stride = max(1, args.restarts or 1)
+            first = getattr(args, "first_seed", 0) or 0
             for i in range(n_seeds):
-                add(meth, i * stride, time_budget=args.time_budget, restarts=args.restarts)
+                add(meth, first + i * stride, time_budget=args.time_budget, restarts=args.restarts)
     return specs
 
 
@@ -908,7 +909,8 @@ def render_markdown(results: dict) -> str:
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
              f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
-             f"{'stochastic self-learning from each start before the refinement (--self-learning); ' if p.get('self_learning') else ''}{p['seeds']} seed(s), "
+             f"{'stochastic self-learning from each start before the refinement (--self-learning); ' if p.get('self_learning') else ''}{p['seeds']} seed(s)"
+             f"{' from seed ' + str(p['first_seed']) if p.get('first_seed') else ''}, "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
              f"success = P@1 > {100 * SUCCESS_P1:.0f}%. Supervised = Procrustes on the whole train lexicon + refinement.\n")
@@ -1104,6 +1106,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--methods", default=",".join(ALL_METHODS),
                     help="comma-separated from " + ",".join(ALL_METHODS) + " (weak = seeds of 500 and 1,000 pairs, curve = N sweep)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per unsupervised method (default 10; quick 1)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="aligner seed of the first run (default 0): seeds first, first+K, ... with K restarts")
     ap.add_argument("--fractions", default=None, help="corpus fractions for the scaling study (default 0.25,0.5,1; quick 1)")
     ap.add_argument("--fraction-regimes", default="none", help="regimes that get the fraction sweep")
     ap.add_argument("--fraction-pairs", default="en-es", help="quick mode: pairs that get the fraction sweep and the half regime")
@@ -1261,7 +1265,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "git": git_info(), "machine": {**machine_info(), "load_average_start": load_start,
                                                  "load_average_end": list(os.getloadavg())},
                  "stale_cells": sum(1 for cs in cells.values() for c in cs if c.get("stale_code")),
-                 "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "fractions",
+                 "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",
                                                            "reweight", "self_learning")},

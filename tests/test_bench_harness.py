@@ -302,13 +302,14 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
                          vectors={"src": {"path": "s.npz", "key": "s"}, "tgt": {"path": "t.npz", "key": "t"}})
     available = {m: "" for m in run_bli.UNSUPERVISED}
 
-    def seeds(method, n, restarts):
+    def seeds(method, n, restarts, first=0):
         args = argparse.Namespace(methods=[method], seeds=n, restarts=restarts, time_budget=10.0, max_vocab=100,
-                                  refine_iters=1, threads=None, reweight=False, self_learning=False)
+                                  refine_iters=1, threads=None, reweight=False, self_learning=False, first_seed=first)
         return [sp["seed"] for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
 
     assert seeds("wp", 3, 1) == [0, 1, 2]
     assert seeds("wp", 3, 4) == [0, 4, 8]
+    assert seeds("wp", 2, 2, first=1) == [1, 3]
     assert seeds("gw", 10, 1) == [0]
     assert seeds("gw", 2, 4) == [0, 4]
 
