@@ -13,8 +13,9 @@ carried on by stochastic self-learning (``udm.self_learning``, started from the 
 escapes the fixed points a rough start leaves the deterministic refinement in; with ``restarts`` > 1 every
 start is self-learned and the restarts are compared after it (the criterion of a start before self-learning
 does not tell which start the stage carries furthest, its criterion after the stage does), each restart's
-initialisation and self-learning sharing ``search_share`` of the time budget equally. With ``reweight`` the multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the
-refined orthogonal map. A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
+initialisation and self-learning sharing ``search_share`` of the time budget equally. With ``reweight`` the
+multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the refined orthogonal map.
+A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
 final refinement stops early when half of what is left is spent, and the failure check refines its random start
 for as many steps as the final refinement ran; a fit overruns by at most about one refinement step.
 """
