@@ -20,8 +20,6 @@ from tqdm.auto import tqdm
 from ..criteria import random_orthogonal
 from ..embeddings import Embeddings
 from ..errors import UdmError
-from ..lexicon import Lexicon
-from ..mapping import Mapping
 from ..ot import as_tensor, resolve_device, sinkhorn
 from ..procrustes import nearest_orthogonal
 from .unsupervised import UnsupervisedAligner
@@ -111,7 +109,7 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         if restart_init not in RESTART_INITS:
             raise UdmError(f"wp: unknown restart_init {restart_init!r}; choose one of {', '.join(RESTART_INITS)}")
         self.restart_init = restart_init
-        self._convex: Optional[tuple[np.ndarray, dict[str, Any]]] = None  # the first start's, within one fit
+        self._convex: Optional[tuple[np.ndarray, dict[str, Any]]] = None  # the current fit's first start
         self.n_init = int(n_init)
         self.init_iter = int(init_iter)
         self.init_eps = float(init_eps)
@@ -123,20 +121,13 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         self.lr = float(lr)
         self.exact_max = int(exact_max)
 
-    def fit(self, src: Embeddings, tgt: Embeddings, seed_dictionary: Optional[Lexicon] = None) -> Mapping:
-        """As :meth:`UnsupervisedAligner.fit`; the convex initialisation is computed once per fit."""
-        self._convex = None
-        try:
-            return super().fit(src, tgt, seed_dictionary)
-        finally:
-            self._convex = None
-
     def _convex_start(self, x: np.ndarray, y: np.ndarray, dev: torch.device,
                       deadline: Optional[float]) -> tuple[np.ndarray, dict[str, Any]]:
         """W0 from the convex relaxation on the top ``n_init`` words (restarts reuse the first start's unless
         ``restart_init="rotation"``, which starts the relaxation from a random rotation's matching)."""
-        rotation = self.run_seed != self.seed and self.restart_init == "rotation"
-        if self._convex is not None and not rotation:
+        restart = self.run_seed != self.seed
+        rotation = restart and self.restart_init == "rotation"
+        if restart and not rotation and self._convex is not None:
             return self._convex[0], {**self._convex[1], "convex_reused": True}
         t0 = time.perf_counter()
         n0 = min(self.n_init, len(x), len(y))
@@ -147,7 +138,7 @@ class WassersteinProcrustesAligner(UnsupervisedAligner):
         del xi, yi
         w0 = nearest_orthogonal(cross.cpu().numpy())
         info.update({"init_words": n0, "convex_seconds": round(time.perf_counter() - t0, 3)})
-        if not rotation and self.run_seed == self.seed:
+        if not restart:  # the first start of every fit computes it afresh
             self._convex = (w0, dict(info))
         return w0, info
 
