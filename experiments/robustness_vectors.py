@@ -1,8 +1,10 @@
-"""Robustness over vector training: one table from several ``run_bli.py --vector-seed K --name PREFIX_vsK`` runs.
+"""Robustness over seeds: one table from several ``run_bli.py`` runs (``--vector-seed K`` or ``--first-seed N``).
 
 ``run_bli.py``'s own seeds vary the aligner only; the vectors stay those trained with seed 0, and the ``gw``
 aligner's first start is deterministic, so its seeds would repeat one run. Re-training the vectors with another
-seed changes both spaces (and the supervised baseline), which is the variation a user meets. Example::
+seed changes both spaces (and the supervised baseline), which is the variation a user meets. Runs of one method
+with other aligner seeds (``--first-seed``) on the same vectors are rows of their own; restarts, ``--self-learning``
+and ``--reweight`` make another method (named in its label). Example::
 
     for k in 0 1 2 3 4; do python experiments/run_bli.py --pairs en-de --regimes none --fractions 1 --seeds 1 \\
         --methods procrustes,gw --vector-seed $k --name bli_vs_ende_vs$k --no-build; done
@@ -27,6 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bli_core import SUCCESS_P1, SUPERVISED_CELLS, write_report  # noqa: E402  (the study's one success threshold and writer)
 
 
+def variant_options(params: dict) -> str:
+    """The study options that make another method of a run: restarts, the self-learning stage, the final map."""
+    restarts = params.get("restarts") or 1
+    return ", ".join(x for x in (restarts > 1 and f"{restarts} restarts", params.get("self_learning") and "self-learning",
+                                 params.get("reweight") and "reweight") if x)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--prefix", required=True, action="append",
@@ -48,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in files:
         d = json.loads(f.read_text())
         vseed = d["meta"]["params"].get("vector_seed", 0)
-        restarts = d["meta"]["params"].get("restarts") or 1
+        options = variant_options(d["meta"]["params"])
         for st in d["settings"]:
             if args.setting and st["id"] != args.setting:
                 continue
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 if c["method"] in SUPERVISED_CELLS or c.get("status") != "ok":
                     continue
                 r = {"file": f.name, "vector_seed": vseed, "setting": st["id"], "build": build,
-                     "method": c["method"] + (f" ({restarts} restarts)" if restarts > 1 else ""),
+                     "method": c["method"] + (f" ({options})" if options else ""),
                      "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
                      "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
                      "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"]}
@@ -79,18 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"robustness_vectors: no run in {' or '.join(args.prefix)}*.json matches {wanted}", file=sys.stderr)
         return 2
     ok = [r for r in rows if "p1" in r]
-    lines = ["# Robustness over vector training seeds\n",
+    lines = ["# Robustness over seeds (vector training and aligner)\n",
              "Written by `experiments/robustness_vectors.py` from the `run_bli.py` results "
              f"`{'`, `'.join(p + '*.json' for p in args.prefix)}`; nothing edited by hand. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; "
              "`flag ok` = the aligner's own failed flag agrees with the outcome.\n",
              f"- command: `python experiments/robustness_vectors.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
              f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; runs: "
              + ", ".join(sorted({f"{r['file']} (commit {r.get('commit', '?')}, {r.get('date', '?')})" for r in ok})) + "\n",
-             "| setting | corpus build | vector seed | method | supervised P@1 | unsupervised P@1 | ratio | criterion | flagged failed | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(ok, key=lambda r: (r["setting"], r["build"], r["method"], r["vector_seed"])):
+             "| setting | corpus build | vector seed | method | aligner seed | supervised P@1 | unsupervised P@1 | ratio | criterion | flagged failed | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(ok, key=lambda r: (r["setting"], r["build"], r["method"], r["vector_seed"], r["seed"])):
         ratio = r["p1"] / r["sup_p1"] if r["sup_p1"] else None
-        lines.append(f"| {r['setting']} | {r['build']} | {r['vector_seed']} | {r['method']} | {100 * r['sup_p1']:.1f} | {100 * r['p1']:.1f} | "
+        lines.append(f"| {r['setting']} | {r['build']} | {r['vector_seed']} | {r['method']} | {r['seed']} | {100 * r['sup_p1']:.1f} | {100 * r['p1']:.1f} | "
                      f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['criterion']:.4f} | {r['flagged_failed']} | {r['wall_s']:.0f} |")
     lines.append("\n| setting | corpus build | method | runs | success | mean P@1 | std | min | max | mean ratio | >= supervised | flag ok |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")

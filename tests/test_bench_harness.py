@@ -191,6 +191,27 @@ def test_robustness_over_vector_seeds_counts_success_ratio_and_flags(tmp_path):
     assert rv.main(["--prefix", "nothing_", "--results-dir", str(tmp_path)]) == 2
 
 
+def test_robustness_keeps_aligner_seeds_apart_and_names_the_method_options(tmp_path):
+    """Runs from other aligner seeds (--first-seed) on the same vectors are rows of their own; restarts,
+    self-learning and reweight make another method."""
+    import json
+
+    import robustness_vectors as rv
+
+    for name, seed, p1 in (("r_s1.json", 1, 0.19), ("r_s3.json", 3, 0.21)):
+        _fake_result(tmp_path / name, 0, 0.20, p1, False)
+        d = json.loads((tmp_path / name).read_text())
+        d["meta"]["params"].update({"restarts": 2, "self_learning": True, "reweight": True})
+        d["settings"][0]["cells"][1]["seed"] = seed
+        (tmp_path / name).write_text(json.dumps(d))
+    _fake_result(tmp_path / "r_plain.json", 0, 0.20, 0.10, False)
+    assert rv.main(["--prefix", "r_", "--results-dir", str(tmp_path), "--name", "out"]) == 0
+    md = (tmp_path / "out.md").read_text()
+    assert "| gw (2 restarts, self-learning, reweight) | 3 | 20.0 | 21.0 | 1.05 |" in md
+    assert "| gw (2 restarts, self-learning, reweight) | 2 | 2/2 | 20.0 | 1.0 | 19.0 | 21.0 | 1.00 | 1/2 | 2/2 |" in md
+    assert "| data/corpora-none | gw | 1 | 1/1 | 10.0 |" in md
+
+
 def test_criterion_audit_counts_each_run_once_and_finds_false_accepts(tmp_path):
     import shutil
 
