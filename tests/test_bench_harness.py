@@ -542,6 +542,12 @@ def test_refine_length_probe_reports_both_starts_per_checkpoint(tmp_path):
     assert all(r["p1"] > 0.9 for r in rows) and rows[-1]["dictionary_jaccard"] > 0.5
     with pytest.raises(SystemExit, match="comma-separated"):
         rlp.main(argv[:2] + ["--checkpoints", "five"])
+    assert rlp.main(argv[:-1] + ["rs", "--starts", "supervised", "--reweight"]) == 0  # one start, the multi-step map too
+    rows = json.loads((tmp_path / "rs.json").read_text())["rows"]
+    assert [r["start"] for r in rows] == ["supervised", "supervised"] and all(r["p1_reweighted"] > 0.9 for r in rows)
+    assert "| P@1 reweighted, supervised start |" in (tmp_path / "rs.md").read_text()
+    with pytest.raises(SystemExit, match="--starts 'sup'"):
+        rlp.main(argv[:2] + ["--starts", "sup"])
 
 
 def test_basin_probe_settles_perturbed_gw_maps_and_reports_the_criterion_pick(tmp_path):
