@@ -108,7 +108,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     head += [f"P@1 reweighted, {n} start" for n in names] if args.reweight else []
     head += [f"criterion {' / '.join(short)}", f"last change {' / '.join(short)}"]
     head += ["map distance", "dictionary Jaccard"] if len(names) == 2 else []
-    lines = report_header("Refinement length: does more shared refinement carry the gw start to the supervised solution?",
+    title = ("does more shared refinement carry the gw start to the supervised solution?" if len(names) == 2
+             else f"how P@1 moves with more shared refinement from the {names[0]} start")
+    lines = report_header(f"Refinement length: {title}",
                           "refine_length_probe.py", meta) + [
              f"- starts: {', '.join(START_TEXT[n] for n in names)}, unrefined; "
              "then the shared refinement (CSLS mutual nearest neighbours among the top 15k, Procrustes) for the given "

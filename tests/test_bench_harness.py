@@ -545,7 +545,8 @@ def test_refine_length_probe_reports_both_starts_per_checkpoint(tmp_path):
     assert rlp.main(argv[:-1] + ["rs", "--starts", "supervised", "--reweight"]) == 0  # one start, the multi-step map too
     rows = json.loads((tmp_path / "rs.json").read_text())["rows"]
     assert [r["start"] for r in rows] == ["supervised", "supervised"] and all(r["p1_reweighted"] > 0.9 for r in rows)
-    assert "| P@1 reweighted, supervised start |" in (tmp_path / "rs.md").read_text()
+    md = (tmp_path / "rs.md").read_text()
+    assert "| P@1 reweighted, supervised start |" in md and "from the supervised start" in md
     with pytest.raises(SystemExit, match="--starts 'sup'"):
         rlp.main(argv[:2] + ["--starts", "sup"])
 
