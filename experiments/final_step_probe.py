@@ -52,7 +52,8 @@ def parse_schedule(text: str) -> SelfLearningSchedule:
         if key not in fields or not value:
             raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
         default = getattr(defaults, key)
-        kw[key] = (value.strip().lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)(value)
+        cast = int if default is None else type(default)  # the one optional field, stochastic_cutoff, is an int
+        kw[key] = (value.strip().lower() in ("1", "true", "yes")) if isinstance(default, bool) else cast(value)
     try:
         return SelfLearningSchedule(**kw)
     except UdmError as err:

@@ -32,8 +32,9 @@ from bli_core import SUCCESS_P1, SUPERVISED_CELLS, write_report  # noqa: E402  (
 def variant_options(params: dict) -> str:
     """The study options that make another method of a run: restarts, the self-learning stage, the final map."""
     restarts = params.get("restarts") or 1
-    return ", ".join(x for x in (restarts > 1 and f"{restarts} restarts", params.get("self_learning") and "self-learning",
-                                 params.get("reweight") and "reweight") if x)
+    sl = params.get("self_learning") and (f"self-learning (top {params['sl_stochastic_cutoff']} while p < 1)"
+                                          if params.get("sl_stochastic_cutoff") else "self-learning")
+    return ", ".join(x for x in (restarts > 1 and f"{restarts} restarts", sl, params.get("reweight") and "reweight") if x)
 
 
 def main(argv: list[str] | None = None) -> int:

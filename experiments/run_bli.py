@@ -396,8 +396,13 @@ def _align_child(spec: dict) -> dict:
         mapping = aligner.fit(src, tgt, lex)
     else:
         cls = aligner_class(method)
+        self_learning = bool(spec.get("self_learning"))
+        if self_learning and spec.get("sl_stochastic_cutoff"):
+            from udm.self_learning import SelfLearningSchedule
+
+            self_learning = SelfLearningSchedule(stochastic_cutoff=int(spec["sl_stochastic_cutoff"]))
         aligner = cls(**common, time_budget=spec.get("time_budget"), restarts=spec.get("restarts", 1),
-                      self_learning=bool(spec.get("self_learning")))
+                      self_learning=self_learning)
         mapping = aligner.fit(src, tgt)
     report = evaluate_mapping(mapping, src, tgt, test)
     d = report.to_dict()
@@ -431,6 +436,8 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
         base["reweight"] = True
     if args.self_learning:  # the same: set only when asked for
         base["self_learning"] = True
+        if args.sl_stochastic_cutoff:
+            base["sl_stochastic_cutoff"] = args.sl_stochastic_cutoff
     full_setting = st.fraction >= 1.0
     specs = []
 
@@ -909,7 +916,9 @@ def render_markdown(results: dict) -> str:
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
              f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
-             f"{'stochastic self-learning from each start before the refinement (--self-learning); ' if p.get('self_learning') else ''}{p['seeds']} seed(s)"
+             f"{'stochastic self-learning from each start before the refinement (--self-learning' if p.get('self_learning') else ''}"
+             f"{'; induced among the top ' + str(p['sl_stochastic_cutoff']) + ' words while p < 1' if p.get('self_learning') and p.get('sl_stochastic_cutoff') else ''}"
+             f"{'); ' if p.get('self_learning') else ''}{p['seeds']} seed(s)"
              f"{' from seed ' + str(p['first_seed']) if p.get('first_seed') else ''}, "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
@@ -1125,6 +1134,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--self-learning", action="store_true",
                     help="every unsupervised method carries its start on with stochastic self-learning before the "
                          "refinement (udm.self_learning); cached apart")
+    ap.add_argument("--sl-stochastic-cutoff", type=int, default=None, metavar="N",
+                    help="with --self-learning: induce among the top N words while the keep-probability is below 1 "
+                         "(SelfLearningSchedule.stochastic_cutoff; default: all --max-vocab words throughout); cached apart")
     ap.add_argument("--reweight", action="store_true",
                     help="every aligner but RCSLS ends with the multi-step final map (udm.reweighting); cached apart")
     ap.add_argument("--threads", type=int, default=None, help="torch threads inside each cell (default: left alone)")
@@ -1268,7 +1280,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",
-                                                           "reweight", "self_learning")},
+                                                           "reweight", "self_learning", "sl_stochastic_cutoff")},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
                  "notes": args.note},
         "settings": out_settings,

@@ -6,7 +6,9 @@ orthogonal Procrustes on a random share ``p`` of the current dictionary, maps th
 source words and induces a new dictionary (CSLS, both directions by default); ``p`` starts at ``p0`` and grows
 by ``p_factor`` whenever the objective (mean cosine of the induced pairs) has not improved by ``tol`` for
 ``patience`` iterations, until ``p = 1`` and the objective has converged. Keeping only part of the dictionary
-lets a rough start escape the fixed point the deterministic refinement would settle in.
+lets a rough start escape the fixed point the deterministic refinement would settle in. With ``stochastic_cutoff``
+set, the stochastic iterations (``p < 1``) induce among that many top words only (cheaper: the cost grows with
+its square) and the iterations at ``p = 1`` among all ``vocab_cutoff``.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class SelfLearningSchedule:
     tol: float = 1e-4
     induction: str = "union"
     whiten: bool = False
+    stochastic_cutoff: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.induction not in INDUCTION_MODES:
@@ -44,12 +47,19 @@ class SelfLearningSchedule:
             raise UdmError(f"self-learning: need 0 < p0 <= 1 and p_factor > 1, got p0={self.p0}, p_factor={self.p_factor}")
         if self.vocab_cutoff < 2 or self.max_iter < 1 or self.patience < 1:
             raise UdmError("self-learning: vocab_cutoff, max_iter and patience must be positive")
+        if self.stochastic_cutoff is not None and not 2 <= self.stochastic_cutoff <= self.vocab_cutoff:
+            raise UdmError(f"self-learning: stochastic_cutoff must be between 2 and vocab_cutoff ({self.vocab_cutoff}), "
+                           f"got {self.stochastic_cutoff}")
+
+    def cutoff(self, p: float) -> int:
+        """Words the dictionary is induced among at keep-probability ``p``."""
+        return self.vocab_cutoff if p >= 1.0 or self.stochastic_cutoff is None else self.stochastic_cutoff
 
 
 def pairs_from_map(x: np.ndarray, y: np.ndarray, w: np.ndarray, schedule: SelfLearningSchedule,
                    *, csls_k: int = 10) -> np.ndarray:
-    """The dictionary a map induces among the top ``vocab_cutoff`` words: self-learning's start from a map."""
-    n = schedule.vocab_cutoff
+    """The dictionary a map induces among the top words (``schedule.cutoff(p0)``): self-learning's start from a map."""
+    n = schedule.cutoff(schedule.p0)
     return induce_dictionary(x[:n] @ w, y[:n], max_rank=None, csls_k=csls_k, mode=schedule.induction)
 
 
@@ -83,10 +93,11 @@ def stochastic_self_learning(
     bar = tqdm(total=schedule.max_iter, desc=desc, disable=not progress, leave=False)
     for it in range(schedule.max_iter):
         w = procrustes(xc[sample[:, 0]], yc[sample[:, 1]])
-        mapped = xc @ w
-        full = induce_dictionary(mapped, yc, max_rank=None, csls_k=csls_k, mode=schedule.induction)
+        n = schedule.cutoff(p)
+        mapped = xc[:n] @ w
+        full = induce_dictionary(mapped, yc[:n], max_rank=None, csls_k=csls_k, mode=schedule.induction)
         obj = float(np.mean(np.sum(mapped[full[:, 0]] * yc[full[:, 1]], axis=1)))
-        history.append({"iter": it, "p": round(p, 4), "pairs": int(len(full)), "objective": round(obj, 5)})
+        history.append({"iter": it, "p": round(p, 4), "words": n, "pairs": int(len(full)), "objective": round(obj, 5)})
         bar.update(1)
         bar.set_postfix(p=round(p, 3), objective=round(obj, 4))
         if obj > best_obj + schedule.tol:
@@ -98,6 +109,8 @@ def stochastic_self_learning(
                 converged = True
                 break
             p, stall = min(1.0, p * schedule.p_factor), 0
+            if schedule.cutoff(p) != n:  # more words: the objective is on another scale, so compare afresh
+                best_obj = -np.inf
         if out_of_time is not None and out_of_time():
             stopped = True
             break
@@ -105,6 +118,6 @@ def stochastic_self_learning(
     bar.close()
     w = procrustes(x[full[:, 0]], y[full[:, 1]])
     info = {"sl_iterations": it + 1, "sl_final_p": p, "sl_objective": best_obj, "sl_converged": converged,
-            "sl_stopped_by_time": stopped, "sl_final_pairs": int(len(full)),
+            "sl_stopped_by_time": stopped, "sl_final_pairs": int(len(full)), "sl_final_words": n,
             "sl_seconds": round(time.perf_counter() - t0, 3), "sl_history": history}
     return w, info
