@@ -12,6 +12,7 @@ from udm.aligners.unsupervised import UnsupervisedAligner
 from udm.cli import main
 from udm.criteria import random_orthogonal
 from udm.embeddings import Embeddings
+from udm.errors import UdmError
 from udm.evaluate import evaluate_mapping
 from udm.lexicon import Lexicon
 from udm.mapping import Mapping
@@ -70,6 +71,20 @@ def test_self_learning_escapes_where_the_refinement_stalls(pair):
                                        np.random.default_rng(0))
     assert p_at_1(w, en, code, lex) >= 0.95
     assert info["sl_converged"] and info["sl_final_p"] == 1.0 and len(info["sl_history"]) == info["sl_iterations"]
+
+
+def test_stochastic_cutoff_induces_among_fewer_words_until_p_reaches_one(pair):
+    en, code, lex, x, y, rough = pair
+    schedule = SelfLearningSchedule(stochastic_cutoff=600)
+    w, info = stochastic_self_learning(x, y, pairs_from_map(x, y, rough, schedule), schedule,
+                                       np.random.default_rng(0))
+    assert p_at_1(w, en, code, lex) >= 0.95
+    words = {(h["p"] < 1.0, h["words"]) for h in info["sl_history"]}
+    assert words == {(True, 600), (False, 1000)}  # both phases ran, each on its own vocabulary
+    assert info["sl_converged"] and info["sl_final_words"] == 1000
+    assert pairs_from_map(x, y, rough, schedule)[:, 0].max() < 600
+    with pytest.raises(UdmError, match="stochastic_cutoff"):
+        SelfLearningSchedule(vocab_cutoff=500, stochastic_cutoff=600)
 
 
 def test_aligner_option_runs_self_learning_before_the_refinement(pair):

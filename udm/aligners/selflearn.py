@@ -52,7 +52,8 @@ class SelfLearningAligner(UnsupervisedAligner):
     schedule; ``max_iter`` caps the iterations; ``induction`` is the shared induction mode (``union`` =
     bidirectional); ``tol`` is the objective improvement that counts; ``whiten=True`` runs the self-learning on
     ZCA-whitened spaces (the returned map is still the orthogonal Procrustes fit of the final dictionary in the
-    normalised spaces, so that the shared refinement and the criterion apply).
+    normalised spaces, so that the shared refinement and the criterion apply); ``stochastic_cutoff`` (optional)
+    induces among fewer top words while the keep-probability is below 1 (``udm.self_learning``).
     """
 
     name = "selflearn"
@@ -71,6 +72,7 @@ class SelfLearningAligner(UnsupervisedAligner):
         tol: float = 1e-4,
         induction: str = "union",
         whiten: bool = False,
+        stochastic_cutoff: Optional[int] = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -79,7 +81,8 @@ class SelfLearningAligner(UnsupervisedAligner):
         self.init_rank, self.init_sqrt = int(init_rank), init_sqrt
         self.schedule = SelfLearningSchedule(vocab_cutoff=int(vocab_cutoff), p0=p0, p_factor=p_factor,
                                              patience=int(patience), max_iter=int(max_iter), tol=tol,
-                                             induction=induction, whiten=whiten)
+                                             induction=induction, whiten=whiten,
+                                             stochastic_cutoff=None if stochastic_cutoff is None else int(stochastic_cutoff))
 
     def initial_dictionary(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Pairs from the CSLS neighbours between sorted similarity rows of the ``init_rank`` top words."""
