@@ -415,6 +415,15 @@ def _align_child(spec: dict) -> dict:
             "trace": {k: mapping.meta[k] for k in TRACE_KEYS if k in mapping.meta}, **extra}
 
 
+def effective_stochastic_cutoff(args) -> Optional[int]:
+    """The self-learning stage's stochastic cutoff a run used (None without --self-learning), for the report."""
+    if not args.self_learning:
+        return None
+    from udm.self_learning import STAGE_SCHEDULE
+
+    return args.sl_stochastic_cutoff or STAGE_SCHEDULE.stochastic_cutoff
+
+
 def seed_free_single_start(method: str) -> bool:
     """Whether the aligner says its single-start result does not depend on the seed."""
     from udm.aligners import aligner_class
@@ -1136,7 +1145,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                          "refinement (udm.self_learning); cached apart")
     ap.add_argument("--sl-stochastic-cutoff", type=int, default=None, metavar="N",
                     help="with --self-learning: induce among the top N words while the keep-probability is below 1 "
-                         "(SelfLearningSchedule.stochastic_cutoff; default: all --max-vocab words throughout); cached apart")
+                         "(SelfLearningSchedule.stochastic_cutoff; default: the stage's, udm.self_learning.STAGE_SCHEDULE, "
+                         "10000; 20000 gives the former schedule, all 20k words throughout); cached apart")
     ap.add_argument("--reweight", action="store_true",
                     help="every aligner but RCSLS ends with the multi-step final map (udm.reweighting); cached apart")
     ap.add_argument("--threads", type=int, default=None, help="torch threads inside each cell (default: left alone)")
@@ -1277,10 +1287,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "git": git_info(), "machine": {**machine_info(), "load_average_start": load_start,
                                                  "load_average_end": list(os.getloadavg())},
                  "stale_cells": sum(1 for cs in cells.values() for c in cs if c.get("stale_code")),
-                 "params": {k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
+                 "params": {**{k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",
-                                                           "reweight", "self_learning", "sl_stochastic_cutoff")},
+                                                              "reweight", "self_learning")},
+                            "sl_stochastic_cutoff": effective_stochastic_cutoff(args)},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
                  "notes": args.note},
         "settings": out_settings,

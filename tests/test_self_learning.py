@@ -83,8 +83,9 @@ def test_stochastic_cutoff_induces_among_fewer_words_until_p_reaches_one(pair):
     assert words == {(True, 600), (False, 1000)}  # both phases ran, each on its own vocabulary
     assert info["sl_converged"] and info["sl_final_words"] == 1000
     assert pairs_from_map(x, y, rough, schedule)[:, 0].max() < 600
+    assert SelfLearningSchedule(vocab_cutoff=500, stochastic_cutoff=600).cutoff(0.1) == 500
     with pytest.raises(UdmError, match="stochastic_cutoff"):
-        SelfLearningSchedule(vocab_cutoff=500, stochastic_cutoff=600)
+        SelfLearningSchedule(stochastic_cutoff=1)
 
 
 def test_aligner_option_runs_self_learning_before_the_refinement(pair):

@@ -176,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "fitted on the dictionary the refined map induces; it transforms both spaces")
     p.add_argument("--self-learning", action="store_true",
                    help="unsupervised methods: carry the start on with stochastic self-learning (Artetxe et al. "
-                        "2018) before the refinement; slower, but it gets rough starts out of the refinement's "
-                        "fixed points")
+                        "2018) before the refinement (its stochastic iterations on the top 10k words, then all "
+                        "20k: udm.self_learning.STAGE_SCHEDULE); slower, but it gets rough starts out of the "
+                        "refinement's fixed points")
     p.add_argument("--time-budget", type=float, default=None, help="seconds the whole unsupervised fit may take (search 85%%, then refinement and the failure check)")
     p.add_argument("--device", default=None, help="torch device for methods that support one (e.g. cuda)")
     p.add_argument("--csls-k", type=int, default=10)

@@ -8,7 +8,8 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
-With ``self_learning`` (True, or a :class:`~udm.self_learning.SelfLearningSchedule`) the chosen start is first
+With ``self_learning`` (True: ``udm.self_learning.STAGE_SCHEDULE``; or a
+:class:`~udm.self_learning.SelfLearningSchedule`) the chosen start is first
 carried on by stochastic self-learning (``udm.self_learning``, started from the dictionary it induces), which
 escapes the fixed points a rough start leaves the deterministic refinement in; with ``restarts`` > 1 every
 start is self-learned and the restarts are compared after it (the criterion of a start before self-learning
@@ -34,7 +35,7 @@ from ..lexicon import Lexicon
 from ..mapping import Mapping
 from ..normalize import normalize
 from ..refinement import refine
-from ..self_learning import SelfLearningSchedule, pairs_from_map, stochastic_self_learning
+from ..self_learning import STAGE_SCHEDULE, SelfLearningSchedule, pairs_from_map, stochastic_self_learning
 from .base import Aligner, check_embeddings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class UnsupervisedAligner(Aligner):
                  criterion_words: int = 10000, self_learning: Union[bool, SelfLearningSchedule] = False, **kwargs):
         super().__init__(**kwargs)
         self.self_learning = bool(self_learning)
-        self.sl_schedule = self_learning if isinstance(self_learning, SelfLearningSchedule) else SelfLearningSchedule()
+        self.sl_schedule = self_learning if isinstance(self_learning, SelfLearningSchedule) else STAGE_SCHEDULE
         self.restarts = max(1, int(restarts))
         self.time_budget = time_budget
         self.device = device
