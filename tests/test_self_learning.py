@@ -20,7 +20,7 @@ from udm.normalize import DEFAULT_SPEC, normalize
 from udm.procrustes import nearest_orthogonal, procrustes
 from udm.refinement import induce_dictionary, refine
 from udm.retrieval import best_matches_both_ways, retrieve
-from udm.self_learning import SelfLearningSchedule, pairs_from_map, stochastic_self_learning
+from udm.self_learning import STAGE_SCHEDULE, SelfLearningSchedule, pairs_from_map, stochastic_self_learning
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = Path(__file__).resolve().parents[1] / "corpora" / "fixtures"
@@ -97,6 +97,16 @@ def test_aligner_option_runs_self_learning_before_the_refinement(pair):
     assert sl.meta["self_learning"] is True and sl.meta["sl_iterations"] > 1
     again = RoughStart(rough, progress=False, refine_iters=3, self_learning=True).fit(en, code)
     np.testing.assert_array_equal(sl.W, again.W)
+
+
+def test_the_stage_runs_its_schedule_or_the_one_given(pair):
+    en, code, lex, x, y, rough = pair
+    assert RoughStart(rough, self_learning=True).sl_schedule is STAGE_SCHEDULE
+    assert STAGE_SCHEDULE.stochastic_cutoff == 10000 and STAGE_SCHEDULE.vocab_cutoff == 20000
+    m = RoughStart(rough, progress=False, refine_iters=1,
+                   self_learning=SelfLearningSchedule(stochastic_cutoff=600)).fit(en, code)
+    assert {h["words"] for h in m.meta["sl_history"] if h["p"] < 1.0} == {600}
+    assert p_at_1(m.W, en, code, lex) >= 0.95 and not m.failed
 
 
 def test_a_self_learned_start_is_not_self_learned_twice(pair):

@@ -60,9 +60,9 @@ class SelfLearningSchedule:
 
 #: The shared stage's schedule (``self_learning=True``, ``udm align --self-learning``): the defaults with the
 #: stochastic iterations on the top 10k words. Measured on en-fr shared documents, where it took wp's starts to
-#: the good solution on 8 of 8 aligner seeds against 4 of 7 with all 20k words throughout, in about half the time
-#: (experiments/results/bli_selflearning_cutoff10k_reweight_none_enfr.md). The ``selflearn`` aligner keeps the
-#: plain defaults unless given ``stochastic_cutoff``.
+#: the good solution on 13 of 14 aligner seeds against 5 of 12 with all 20k words throughout, in about half the
+#: time (experiments/results/bli_selflearning_cutoff10k_reweight_none_enfr*.md). The ``selflearn`` aligner keeps
+#: the plain defaults unless given ``stochastic_cutoff``.
 STAGE_SCHEDULE = SelfLearningSchedule(stochastic_cutoff=10000)
 
 
