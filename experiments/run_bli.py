@@ -904,6 +904,15 @@ def method_label(c: dict) -> str:
     return f"sup-{c['seed_n']}" if c["method"] == "sup" else c["method"]
 
 
+def self_learning_text(params: dict) -> str:
+    """The report's words for the self-learning stage of a run ('' without --self-learning)."""
+    if not params.get("self_learning"):
+        return ""
+    cutoff = params.get("sl_stochastic_cutoff")
+    where = f"; induced among the top {cutoff} words while p < 1" if cutoff else ""
+    return f"stochastic self-learning from each start before the refinement (--self-learning{where}); "
+
+
 def render_markdown(results: dict) -> str:
     R = results
     meta = R["meta"]
@@ -925,9 +934,7 @@ def render_markdown(results: dict) -> str:
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
              f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
-             f"{'stochastic self-learning from each start before the refinement (--self-learning' if p.get('self_learning') else ''}"
-             f"{'; induced among the top ' + str(p['sl_stochastic_cutoff']) + ' words while p < 1' if p.get('self_learning') and p.get('sl_stochastic_cutoff') else ''}"
-             f"{'); ' if p.get('self_learning') else ''}{p['seeds']} seed(s)"
+             f"{self_learning_text(p)}{p['seeds']} seed(s)"
              f"{' from seed ' + str(p['first_seed']) if p.get('first_seed') else ''}, "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
     L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
@@ -1182,6 +1189,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     for m in args.methods:
         if m not in ALL_METHODS:
             ap.error(f"unknown method {m}; choose from {','.join(ALL_METHODS)}")
+    if args.sl_stochastic_cutoff is not None and (not args.self_learning or args.sl_stochastic_cutoff < 2):
+        ap.error(f"--sl-stochastic-cutoff {args.sl_stochastic_cutoff}: needs --self-learning and a value of at least 2")
     args.seeds = args.seeds if args.seeds is not None else (1 if q else 10)
     args.time_budget = args.time_budget if args.time_budget is not None else (15.0 if q else 300.0)
     args.epochs = args.epochs or (15 if q else 5)

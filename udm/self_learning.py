@@ -100,10 +100,14 @@ def stochastic_self_learning(
     history: list[dict[str, Any]] = []
     stopped = converged = False
     sample = sample_pairs(full, p, rng)
+
+    def words(p: float) -> int:
+        return min(schedule.cutoff(p), len(xc))
+
     bar = tqdm(total=schedule.max_iter, desc=desc, disable=not progress, leave=False)
     for it in range(schedule.max_iter):
         w = procrustes(xc[sample[:, 0]], yc[sample[:, 1]])
-        n = min(schedule.cutoff(p), len(xc))
+        n = words(p)
         mapped = xc[:n] @ w
         full = induce_dictionary(mapped, yc[:n], max_rank=None, csls_k=csls_k, mode=schedule.induction)
         obj = float(np.mean(np.sum(mapped[full[:, 0]] * yc[full[:, 1]], axis=1)))
@@ -119,7 +123,7 @@ def stochastic_self_learning(
                 converged = True
                 break
             p, stall = min(1.0, p * schedule.p_factor), 0
-            if min(schedule.cutoff(p), len(xc)) != n:  # more words: the objective is on another scale, so compare afresh
+            if words(p) != n:  # more words: the objective is on another scale, so compare afresh
                 best_obj = -np.inf
         if out_of_time is not None and out_of_time():
             stopped = True
