@@ -163,24 +163,26 @@ def _build_child(spec: dict) -> dict:
 
 
 def requested_sources(args) -> list[str]:
-    """The corpora builder's sources a study uses: ``--sources`` or every source the builder knows."""
-    from udm.corpora.sources import SOURCES
+    """The corpora builder's sources a study uses: ``--sources`` (``all`` for every one) or its default set."""
+    from udm.corpora.sources import resolve_sources
 
-    names = list(getattr(args, "sources", None) or SOURCES)
-    unknown = [n for n in names if n not in SOURCES]
-    if unknown:
-        raise ValueError(f"unknown corpus source(s) {','.join(unknown)}; choose from {','.join(SOURCES)}")
-    return names
+    return resolve_sources(getattr(args, "sources", None))
 
 
 def _sources_tag(names: list[str]) -> str:
     """'' for the builder's default sources, else a readable suffix for the build folder."""
-    from udm.corpora.sources import SOURCES
+    from udm.corpora.sources import DEFAULT_SOURCES
 
-    if set(names) == set(SOURCES):
+    default = set(DEFAULT_SOURCES)
+    if set(names) == default:
         return ""
-    missing = [n for n in SOURCES if n not in names]
-    return f"-without-{'+'.join(missing)}" if set(names) < set(SOURCES) else f"-sources-{'+'.join(sorted(names))}"
+    missing = [n for n in DEFAULT_SOURCES if n not in names]
+    added = sorted(set(names) - default)
+    if missing and not added:
+        return f"-without-{'+'.join(missing)}"
+    if added and not missing:
+        return f"-with-{'+'.join(added)}"
+    return f"-sources-{'+'.join(sorted(names))}"
 
 
 def _use_build(st: Setting, build: Path, m: dict, sources: list[str]) -> dict[str, Path]:
@@ -1164,9 +1166,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--name", default="bli", help="basename of the result files (bli.md, bli.json)")
     ap.add_argument("--no-build", action="store_true", help="never build corpora; use finished builds only")
     ap.add_argument("--sources", default=None,
-                    help="comma-separated corpus sources of the real-corpus builds (default: every source of "
-                         "`udm corpora build`); only builds made from exactly these sources are reused, new ones are "
-                         "written under <data-dir>/bli/ with a suffix naming what was left out (ablations)")
+                    help="comma-separated corpus sources of the real-corpus builds, or all (default: the default "
+                         "sources of `udm corpora build`); only builds made from exactly these sources are reused, new "
+                         "ones are written under <data-dir>/bli/ with a suffix naming what was left out or added")
     ap.add_argument("--retry-failed", action="store_true", help="rerun cached failed cells")
     ap.add_argument("--cell-timeout", type=float, default=None)
     ap.add_argument("--train-timeout", type=float, default=7200)

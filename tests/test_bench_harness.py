@@ -439,12 +439,12 @@ def test_half_reuses_only_a_pair_build_and_sources_must_match(tmp_path):
     import argparse
 
     import run_bli
-    from udm.corpora.sources import SOURCES
+    from udm.corpora.sources import DEFAULT_SOURCES, SOURCES
 
     eight = ["en", "es", "fr", "de", "it", "pt", "ru", "zh"]
     _fake_build(tmp_path, "half-all", "half", eight)
     _fake_build(tmp_path, "none-all", "none", eight)
-    nogloss = [s for s in SOURCES if s != "glosses"]
+    nogloss = [s for s in DEFAULT_SOURCES if s != "glosses"]
     abl = _fake_build(tmp_path, "none-enfr-nogloss", "none", ["en", "fr"], sources=nogloss)
     st = lambda regime: run_bli.Setting("en-fr", regime, 1.0, "en", "fr")  # noqa: E731
     args = argparse.Namespace(data_dir=str(tmp_path), no_build=True, sources=None)
@@ -461,7 +461,10 @@ def test_half_reuses_only_a_pair_build_and_sources_must_match(tmp_path):
     with pytest.raises(RuntimeError, match="with sources"):
         run_bli.build_real_corpora(st("half"), args)
     assert run_bli._sources_tag(nogloss) == "-without-glosses"
-    assert run_bli._sources_tag(list(SOURCES)) == ""
+    assert run_bli._sources_tag(list(DEFAULT_SOURCES)) == ""
+    assert run_bli._sources_tag([*DEFAULT_SOURCES, "lilypond"]) == "-with-lilypond"
+    assert run_bli._sources_tag(list(SOURCES)) == "-with-debref+lilypond"
+    assert run_bli.requested_sources(argparse.Namespace(sources=["all"])) == list(SOURCES)
 
 
 def test_sources_option_rejects_unknown_source_in_one_line(capsys):
@@ -469,7 +472,7 @@ def test_sources_option_rejects_unknown_source_in_one_line(capsys):
 
     with pytest.raises(SystemExit):
         run_bli.parse_args(["--sources", "bible,nosuch"])
-    assert "unknown corpus source(s) nosuch" in capsys.readouterr().err
+    assert "unknown source(s) nosuch" in capsys.readouterr().err
 
 
 def test_criterion_audit_scores_stability_rules_on_held_out_runs(tmp_path):

@@ -12,7 +12,7 @@ from udm.corpora.build import assign_sources, build_corpora, doc_owner, keep_doc
 from udm.corpora.dictd import b64_decode, b64_encode, read_dictd
 from udm.corpora.fetch import Package, fetch
 from udm.corpora.lexicons import freedict_pairs, read_muse, read_vocab, split_lexicon, write_muse
-from udm.corpora.sources import SOURCES, Source
+from udm.corpora.sources import DEFAULT_SOURCES, SOURCES, Source, resolve_sources
 from udm.errors import UdmError
 
 FIX = Path(__file__).resolve().parent.parent / "corpora" / "fixtures"
@@ -118,6 +118,37 @@ def test_fraction_is_nested_and_language_independent():
     q = {d for d in docs if keep_document(d, "en", src, "none", ["en", "es"], 0.25)}
     h = {d for d in docs if keep_document(d, "es", src, "none", ["en", "es"], 0.5)}
     assert q <= h and 60 < len(q) < 140 and 160 < len(h) < 240
+
+
+def _page(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"<html><body><p>{text}</p><pre>\\relative c' {{ c4 }}</pre></body></html>", encoding="utf-8")
+
+
+def test_lilypond_and_debref_pages_share_document_ids_across_languages(tmp_path):
+    """Translated pages get the English page's document id (so `half` sends each to one side); the manuals'
+    big-page copies and code blocks are skipped."""
+    docs = tmp_path / "en" / "usr/share/doc/lilypond/html/Documentation"
+    _page(docs / "learning" / "tutorial.html", "Simple notation")
+    _page(docs / "learning-big-page.html", "Simple notation again")
+    es = tmp_path / "es" / "usr/share/doc/lilypond/html/Documentation"
+    _page(es / "learning" / "tutorial.es.html", "Notación sencilla")
+    _page(es / "learning-big-page.es.html", "Notación sencilla otra vez")
+    read = SOURCES["lilypond"].read
+    assert list(read("en", [tmp_path / "en"])) == [("lilypond:learning/tutorial", ["Simple notation"])]
+    assert list(read("es", [tmp_path / "es"])) == [("lilypond:learning/tutorial", ["Notación sencilla"])]
+    ref = tmp_path / "zh" / "usr/share/debian-reference"
+    _page(ref / "ch01.zh-cn.html", "教程")
+    assert list(SOURCES["debref"].read("zh", [tmp_path / "zh"])) == [("debref:ch01", ["教程"])]
+    assert SOURCES["lilypond"].langs == ("en", "es", "fr", "de") and SOURCES["lilypond"].parallel
+
+
+def test_opt_in_sources_are_left_out_of_the_default_set():
+    assert resolve_sources(None) == list(DEFAULT_SOURCES)
+    assert "lilypond" not in DEFAULT_SOURCES and "debref" not in DEFAULT_SOURCES and "bible" in DEFAULT_SOURCES
+    assert resolve_sources(["all"]) == list(SOURCES)
+    with pytest.raises(ValueError, match="unknown source"):
+        resolve_sources(["bible", "nosuch"])
 
 
 def test_disjoint_sources_share_nothing():

