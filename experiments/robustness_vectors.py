@@ -4,7 +4,8 @@
 aligner's first start is deterministic, so its seeds would repeat one run. Re-training the vectors with another
 seed changes both spaces (and the supervised baseline), which is the variation a user meets. Runs of one method
 with other aligner seeds (``--first-seed``) on the same vectors are rows of their own; restarts, ``--self-learning``
-and ``--reweight`` make another method (named in its label). Example::
+and ``--reweight`` make another method (named in its label). Each ``--restarts K`` run is also set beside the
+single-start runs of its K start seeds, when those were read: did the criterion keep the better start? Example::
 
     for k in 0 1 2 3 4; do python experiments/run_bli.py --pairs en-de --regimes none --fractions 1 --seeds 1 \\
         --methods procrustes,gw --vector-seed $k --name bli_vs_ende_vs$k --no-build; done
@@ -35,6 +36,43 @@ def variant_options(params: dict) -> str:
     sl = params.get("self_learning") and (f"self-learning (top {params['sl_stochastic_cutoff']} while p < 1)"
                                           if params.get("sl_stochastic_cutoff") else "self-learning")
     return ", ".join(x for x in (restarts > 1 and f"{restarts} restarts", sl, params.get("reweight") and "reweight") if x)
+
+
+def restart_starts(cell: dict) -> list[dict] | None:
+    """A ``--restarts K`` cell's starts, in order: their aligner seeds, the criterion each was compared by (after
+    the self-learning stage when it ran) and which one was kept; None for a single start."""
+    starts = (cell.get("trace") or {}).get("restarts") or []
+    if len(starts) < 2:
+        return None
+    chosen = (cell.get("meta") or {}).get("chosen_restart")
+    return [{"seed": x.get("seed"), "criterion": x.get("sl_criterion", x.get("criterion")), "kept": i == chosen,
+             "stopped_by_time": bool(x.get("sl_stopped_by_time"))} for i, x in enumerate(starts)]
+
+
+def restart_rows(ok: list[dict]) -> list[str]:
+    """Markdown rows: each restarts run beside the single-start runs of its starts' seeds (same vectors, same
+    options but the restarts): did the criterion keep the better start, and does the run reproduce that start?"""
+    single = {(r["setting"], r["build"], r["method"], r["vector_seed"], r["seed"]): r for r in ok if not r.get("starts")}
+    out = []
+    for r in sorted((r for r in ok if r.get("starts")), key=lambda r: (r["setting"], r["build"], r["method"], r["seed"])):
+        alone = [single.get((r["setting"], r["build"], r["single_method"], r["vector_seed"], x["seed"])) for x in r["starts"]]
+        p1 = lambda a: "-" if a is None else f"{100 * a['p1']:.1f}"  # noqa: E731
+        crit = lambda x: "?" if x["criterion"] is None else f"{x['criterion']:.4f}"  # noqa: E731
+        shown = "; ".join(f"{x['seed']}: {crit(x)}{' (kept)' if x['kept'] else ''}"
+                          f"{' (stage cut by the time budget)' if x['stopped_by_time'] else ''} -> {p1(a)}"
+                          for x, a in zip(r["starts"], alone))
+        kept = next((a for x, a in zip(r["starts"], alone) if x["kept"]), None)
+        known = [a["p1"] for a in alone if a is not None]
+        better = "-" if len(known) < len(alone) or kept is None else ("yes" if kept["p1"] >= max(known) else "no")
+        same = "-" if kept is None else ("yes" if abs(kept["p1"] - r["p1"]) < 5e-4 else f"no ({100 * kept['p1']:.1f})")
+        out.append(f"| {r['setting']} | {r['method']} | {r['seed']} | {shown} | {100 * r['p1']:.1f} | {better} | {same} |")
+    if not out:
+        return []
+    return ["\nRestarts against their single starts (`start seed: criterion compared -> that seed's single-start P@1`, "
+            "from the single-start runs with the same options on the same vectors; `-` where that run is not among the files "
+            "read): did the criterion keep the better start, and does the run equal its kept start's single run?\n",
+            "| setting | method | run seed | starts | run P@1 | kept the better start | = kept start alone |",
+            "|---|---|---|---|---|---|---|", *out]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
                      "method": c["method"] + (f" ({options})" if options else ""),
                      "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
                      "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
-                     "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"]}
+                     "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"],
+                     "starts": restart_starts(c), "single_method": c["method"] + (
+                         f" ({variant_options({**d['meta']['params'], 'restarts': 1})})"
+                         if variant_options({**d["meta"]["params"], "restarts": 1}) else "")}
                 key = (r["setting"], build, r["method"], vseed, r["seed"])
                 if key not in latest or r["date"] >= latest[key]["date"]:
                     latest[key] = r
@@ -114,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{100 * (statistics.pstdev(p) if len(p) > 1 else 0.0):.1f} | {100 * min(p):.1f} | {100 * max(p):.1f} | "
                      f"{statistics.mean(ratios):.2f} | {sum(1 for r in rs if r['sup_p1'] and r['p1'] >= r['sup_p1'])}/{len(rs)} | "
                      f"{flag_ok}/{len(rs)} |")
+    lines += restart_rows(ok)
     for r in rows:
         if "error" in r:
             lines.append(f"\n- {r['file']}: {r['setting']} ({r['build']}) failed: {r['error']}")

@@ -212,6 +212,31 @@ def test_robustness_keeps_aligner_seeds_apart_and_names_the_method_options(tmp_p
     assert "| data/corpora-none | gw | 1 | 1/1 | 10.0 |" in md
 
 
+def test_robustness_sets_each_restarts_run_beside_its_starts_single_runs(tmp_path):
+    """A --restarts 2 run from seed 3 (starts 3 and 4) is compared with the single-start runs of seeds 3 and 4:
+    the criterion kept the worse start here, and the run equals that start alone."""
+    import json
+
+    import robustness_vectors as rv
+
+    for name, seed, p1 in (("r_single3.json", 3, 0.30), ("r_single4.json", 4, 0.10)):
+        _fake_result(tmp_path / name, 0, 0.20, p1, False)
+        d = json.loads((tmp_path / name).read_text())
+        d["settings"][0]["cells"][1]["seed"] = seed
+        (tmp_path / name).write_text(json.dumps(d))
+    _fake_result(tmp_path / "r_restarts.json", 0, 0.20, 0.10, False)
+    d = json.loads((tmp_path / "r_restarts.json").read_text())
+    d["meta"]["params"]["restarts"] = 2
+    cell = d["settings"][0]["cells"][1]
+    cell.update({"seed": 3, "meta": {"chosen_restart": 1},
+                 "trace": {"restarts": [{"seed": 3, "criterion": 0.51}, {"seed": 4, "criterion": 0.52, "sl_stopped_by_time": True}]}})
+    (tmp_path / "r_restarts.json").write_text(json.dumps(d))
+    assert rv.main(["--prefix", "r_", "--results-dir", str(tmp_path), "--name", "out"]) == 0
+    md = (tmp_path / "out.md").read_text()
+    assert ("| en-de/none/1 | gw (2 restarts) | 3 | 3: 0.5100 -> 30.0; 4: 0.5200 (kept) (stage cut by the time budget) "
+            "-> 10.0 | 10.0 | no | yes |") in md
+
+
 def test_criterion_audit_counts_each_run_once_and_finds_false_accepts(tmp_path):
     import shutil
 
