@@ -53,11 +53,11 @@ def restart_rows(ok: list[dict]) -> list[str]:
     """Markdown rows: each restarts run beside the single-start runs of its starts' seeds (same vectors, same
     options but the restarts): did the criterion keep the better start, and does the run reproduce that start?"""
     single = {(r["setting"], r["build"], r["method"], r["vector_seed"], r["seed"]): r for r in ok if not r.get("starts")}
+    p1 = lambda a: "-" if a is None else f"{100 * a['p1']:.1f}"  # noqa: E731
+    crit = lambda x: "?" if x["criterion"] is None else f"{x['criterion']:.4f}"  # noqa: E731
     out = []
     for r in sorted((r for r in ok if r.get("starts")), key=lambda r: (r["setting"], r["build"], r["method"], r["seed"])):
         alone = [single.get((r["setting"], r["build"], r["single_method"], r["vector_seed"], x["seed"])) for x in r["starts"]]
-        p1 = lambda a: "-" if a is None else f"{100 * a['p1']:.1f}"  # noqa: E731
-        crit = lambda x: "?" if x["criterion"] is None else f"{x['criterion']:.4f}"  # noqa: E731
         shown = "; ".join(f"{x['seed']}: {crit(x)}{' (kept)' if x['kept'] else ''}"
                           f"{' (stage cut by the time budget)' if x['stopped_by_time'] else ''} -> {p1(a)}"
                           for x, a in zip(r["starts"], alone))
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         d = json.loads(f.read_text())
         vseed = d["meta"]["params"].get("vector_seed", 0)
         options = variant_options(d["meta"]["params"])
+        single_options = variant_options({**d["meta"]["params"], "restarts": 1})  # the same run with one start
         for st in d["settings"]:
             if args.setting and st["id"] != args.setting:
                 continue
@@ -118,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                      "seed": c["seed"], "sup_p1": sup and sup["p1"], "p1": c["p1"], "criterion": c["criterion"],
                      "flagged_failed": c["aligner_failed"], "wall_s": c["wall_s"],
                      "commit": d["meta"]["git"]["commit"][:12], "date": d["meta"]["date"],
-                     "starts": restart_starts(c), "single_method": c["method"] + (
-                         f" ({variant_options({**d['meta']['params'], 'restarts': 1})})"
-                         if variant_options({**d["meta"]["params"], "restarts": 1}) else "")}
+                     "starts": restart_starts(c),
+                     "single_method": c["method"] + (f" ({single_options})" if single_options else "")}
                 key = (r["setting"], build, r["method"], vseed, r["seed"])
                 if key not in latest or r["date"] >= latest[key]["date"]:
                     latest[key] = r
