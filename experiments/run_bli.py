@@ -478,8 +478,10 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             add("sup", seed_n=n)
     for meth in UNSUPERVISED:
         if meth in m:
-            # an aligner whose single start does not depend on the seed (gw) runs once without restarts
-            n_seeds = 1 if seed_free_single_start(meth) and (args.restarts or 1) == 1 else args.seeds
+            # an aligner whose single start does not depend on the seed (gw) runs once without restarts, unless
+            # the self-learning stage (seeded: it samples the dictionary) carries the start on
+            seed_free = seed_free_single_start(meth) and (args.restarts or 1) == 1 and not args.self_learning
+            n_seeds = 1 if seed_free else args.seeds
             # with K restarts, seed s runs the starts s..s+K-1: seeds K apart keep the runs independent
             stride = max(1, args.restarts or 1)
             first = getattr(args, "first_seed", 0) or 0

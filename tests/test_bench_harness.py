@@ -337,7 +337,8 @@ def test_align_cell_keeps_per_step_trace():
 
 
 def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
-    """--seeds N runs N independent seeds: K apart with K restarts; single-start gw (seed-free) runs once."""
+    """--seeds N runs N independent seeds: K apart with K restarts; single-start gw (seed-free) runs once, unless
+    the seeded self-learning stage follows it."""
     import argparse
 
     import run_bli
@@ -348,9 +349,10 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
                          vectors={"src": {"path": "s.npz", "key": "s"}, "tgt": {"path": "t.npz", "key": "t"}})
     available = {m: "" for m in run_bli.UNSUPERVISED}
 
-    def seeds(method, n, restarts, first=0):
+    def seeds(method, n, restarts, first=0, self_learning=False):
         args = argparse.Namespace(methods=[method], seeds=n, restarts=restarts, time_budget=10.0, max_vocab=100,
-                                  refine_iters=1, threads=None, reweight=False, self_learning=False, first_seed=first)
+                                  refine_iters=1, threads=None, reweight=False, self_learning=self_learning,
+                                  first_seed=first, sl_stochastic_cutoff=None)
         return [sp["seed"] for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
 
     assert seeds("wp", 3, 1) == [0, 1, 2]
@@ -358,6 +360,8 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
     assert seeds("wp", 2, 2, first=1) == [1, 3]
     assert seeds("gw", 10, 1) == [0]
     assert seeds("gw", 2, 4) == [0, 4]
+    # the self-learning stage samples its dictionary with the seed: single-start gw + the stage runs every seed
+    assert seeds("gw", 3, 1, first=1, self_learning=True) == [1, 2, 3]
 
 
 def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
