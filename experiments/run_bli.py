@@ -406,6 +406,8 @@ def _align_child(spec: dict) -> dict:
         aligner = cls(**common, time_budget=spec.get("time_budget"), restarts=spec.get("restarts", 1),
                       self_learning=self_learning)
         mapping = aligner.fit(src, tgt)
+    if spec.get("mapping_out"):  # kept beside the cell for later paired comparisons (`udm eval --compare`)
+        mapping.save(spec["mapping_out"])
     report = evaluate_mapping(mapping, src, tgt, test)
     d = report.to_dict()
     crit = mapping.meta.get("criterion")
@@ -506,7 +508,7 @@ def stale_index(args) -> dict:
 
 
 # where files live is not what a cell is: vectors and lexicons enter its key by their content hashes
-LOCATION_KEYS = ("threads", "src_vec", "tgt_vec", "train_lex", "test_lex")
+LOCATION_KEYS = ("threads", "src_vec", "tgt_vec", "train_lex", "test_lex", "mapping_out")
 
 
 def cell_identity(spec: dict, *also_without: str) -> str:
@@ -520,10 +522,21 @@ def cell_path(spec: dict, args) -> Path:
     return args.cache / "cells" / f"{cell_identity(spec)}.json"
 
 
+def mapping_path(spec: dict, args) -> Path:
+    """Where a cell's fitted mapping is kept (``udm.Mapping`` .npz beside the cell's JSON)."""
+    return cell_path(spec, args).with_suffix(".mapping.npz")
+
+
 def reusable(rec: Optional[dict], args) -> bool:
-    """Whether a run reuses this cached record: ok, or failed unless --retry-failed."""
-    return bool(rec) and (rec.get("status") == "ok"
-                          or (not args.retry_failed and rec.get("status") in ("error", "timeout")))
+    """Whether a run reuses this cached record: ok, or failed unless --retry-failed.
+
+    With --need-mappings an ok cell whose mapping was not kept (cells run before mappings were kept) is rerun.
+    """
+    if not rec:
+        return False
+    if rec.get("status") == "ok":
+        return not (getattr(args, "need_mappings", False) and not mapping_path(rec["spec"], args).is_file())
+    return not args.retry_failed and rec.get("status") in ("error", "timeout")
 
 
 def run_cell(spec: dict, args) -> dict:
@@ -540,6 +553,7 @@ def run_cell(spec: dict, args) -> dict:
         if old:
             return {**old, "cached": True, "stale_code": True}
         return {"spec": spec, "status": "skipped", "error": "not run yet (--report-only)"}
+    spec = {**spec, "mapping_out": str(mapping_path(spec, args))}
     tb = spec.get("time_budget") or 0
     timeout = args.cell_timeout or max(900.0, 3 * tb * max(1, spec.get("restarts") or 1) + 600)
     return run_in_child(_align_child, spec, path, timeout=timeout)
@@ -890,7 +904,8 @@ def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
 def compact_cell(c: dict) -> dict:
     sp = c["spec"]
     d = {"method": sp["method"], "seed": sp["seed"], "seed_n": sp.get("seed_n"), "status": c.get("status"),
-         "wall_s": c.get("wall_s"), "peak_rss_mb": c.get("peak_rss_mb")}
+         "wall_s": c.get("wall_s"), "peak_rss_mb": c.get("peak_rss_mb"),
+         "cell": cell_identity(sp)}  # <cache>/cells/<cell>.json, and <cell>.mapping.npz where the mapping was kept
     if c.get("status") == "ok":
         d.update({"p1": p1(c), "scores": c["scores"], "coverage": c["coverage"], "criterion": c.get("criterion"),
                   "aligner_failed": c.get("aligner_failed"), "fit_seconds": c.get("fit_seconds"),
@@ -1172,6 +1187,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                          "sources of `udm corpora build`); only builds made from exactly these sources are reused, new "
                          "ones are written under <data-dir>/bli/ with a suffix naming what was left out or added")
     ap.add_argument("--retry-failed", action="store_true", help="rerun cached failed cells")
+    ap.add_argument("--need-mappings", action="store_true",
+                    help="rerun cached cells whose fitted mapping was not kept (every cell run now keeps it, as "
+                         "<cache>/cells/<key>.mapping.npz, for paired comparisons with `udm eval --compare`)")
     ap.add_argument("--cell-timeout", type=float, default=None)
     ap.add_argument("--train-timeout", type=float, default=7200)
     ap.add_argument("--build-timeout", type=float, default=7200)

@@ -336,6 +336,30 @@ def test_align_cell_keeps_per_step_trace():
     assert not any(isinstance(v, (list, dict)) for v in rec["meta"].values())
 
 
+def test_cells_keep_their_mapping_and_need_mappings_reruns_cells_without_one(tmp_path):
+    """A cell run keeps its fitted mapping beside its JSON (same key); --need-mappings reruns one that lacks it."""
+    import argparse
+    import run_bli
+    from udm import Mapping
+
+    root = Path(__file__).resolve().parents[1]
+    spec = {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
+            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
+            "refine_iters": 1, "time_budget": None, "restarts": 1, "threads": 1}
+    args = argparse.Namespace(cache=tmp_path, retry_failed=False, report_only=False, cell_timeout=600, need_mappings=False)
+    (tmp_path / "cells").mkdir()
+    rec = run_bli.run_cell(spec, args)
+    kept = run_bli.mapping_path(spec, args)
+    assert rec["status"] == "ok" and kept.is_file() and kept.name == run_bli.cell_path(spec, args).stem + ".mapping.npz"
+    assert Mapping.load(kept).W.shape[0] == Mapping.load(kept).W.shape[1]
+    kept.unlink()
+    assert run_bli.run_cell(spec, args).get("cached")  # without the flag the cached record is enough
+    args.need_mappings = True
+    again = run_bli.run_cell(spec, args)
+    assert not again.get("cached") and kept.is_file()
+    assert again["scores"]["csls"]["p@1"] == rec["scores"]["csls"]["p@1"]  # seeded: the rerun reproduces
+
+
 def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
     """--seeds N runs N independent seeds: K apart with K restarts; single-start gw (seed-free) runs once, unless
     the seeded self-learning stage follows it."""
