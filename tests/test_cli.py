@@ -45,6 +45,22 @@ def test_align_eval_translate_end_to_end(vecs, tmp_path, capsys):
     assert rc == 0 and "CSLS" in printed and "coverage" in printed
     assert "| CSLS |" in (tmp_path / "r.md").read_text()
 
+    # the fitted map against the identity, paired on the same test words: far better, and the test says so
+    rc = main(["eval", "--src", str(vecs / "en.vec"), "--tgt", str(vecs / "code.vec"), "--mapping",
+               str(out / "mapping.npz"), "--compare", str(out / "mapping.npz"), "--dict", str(FIX / "cipher.test.txt"),
+               "--retrieval", "csls", "--json", str(tmp_path / "same.json"), "--quiet"])
+    same = json.loads((tmp_path / "same.json").read_text())["meta"]["compare"]["p@1"]["csls"]
+    assert rc == 0 and same["only_a"] == same["only_b"] == 0 and same["p_value"] == 1.0
+    capsys.readouterr()
+    rc = main(["eval", "--src", str(vecs / "en.vec"), "--tgt", str(vecs / "code.vec"), "--compare",
+               str(out / "mapping.npz"), "--dict", str(FIX / "cipher.test.txt"), "--json", str(tmp_path / "id.json"),
+               "--quiet"])
+    printed = capsys.readouterr().out
+    vs_identity = json.loads((tmp_path / "id.json").read_text())["meta"]["compare"]["p@1"]["csls"]
+    assert rc == 0 and "A = identity" in printed and "exact McNemar p = " in printed
+    assert vs_identity["only_b"] > 50 * max(1, vs_identity["only_a"]) and vs_identity["p_value"] < 1e-10
+    assert vs_identity["difference"] == pytest.approx(vs_identity["p_a"] - vs_identity["p_b"])
+
     gold = dict(line.split() for line in (FIX / "cipher.txt").read_text().splitlines())
     rc = main(["translate", "the", "god", "zzznotaword", "--src", str(vecs / "en.vec"), "--tgt", str(vecs / "code.vec"),
                "--mapping", str(out / "mapping.npz"), "-k", "3"])

@@ -115,13 +115,29 @@ def _cmd_eval(args) -> int:
     from .lexicon import Lexicon
 
     src, tgt = _load_pair(args)
-    mapping = _identity_or_load(args.mapping, src.dim, args.normalize)
-    if mapping.W.shape != (src.dim, tgt.dim):
-        raise UdmError(f"the mapping is {mapping.W.shape[0]}x{mapping.W.shape[1]} but the vectors are {src.dim}- and {tgt.dim}-dimensional")
     methods = [m.strip() for m in args.retrieval.split(",") if m.strip()]
-    report = evaluate_mapping(mapping, src, tgt, Lexicon.load(args.dict), methods=methods, csls_k=args.csls_k,
-                              progress=not args.quiet)
+    test = Lexicon.load(args.dict)
+
+    def evaluate(path: Optional[str]):
+        mapping = _identity_or_load(path, src.dim, args.normalize)
+        if mapping.W.shape != (src.dim, tgt.dim):
+            raise UdmError(f"{path or 'the identity map'} is {mapping.W.shape[0]}x{mapping.W.shape[1]} but the vectors "
+                           f"are {src.dim}- and {tgt.dim}-dimensional")
+        return evaluate_mapping(mapping, src, tgt, test, methods=methods, csls_k=args.csls_k, progress=not args.quiet)
+
+    report = evaluate(args.mapping)
+    if args.compare:
+        from .significance import compare_reports
+
+        other = evaluate(args.compare)
+        paired = [compare_reports(report, other, m, 1) for m in methods]
+        report.meta["compare"] = {"a": args.mapping or "identity", "b": args.compare,
+                                  "p@1": {c.method: c.to_dict() for c in paired}}
     _write_report(report, args)
+    if args.compare:
+        print(f"paired test, A = {args.mapping or 'identity'}, B = {args.compare}:")
+        for c in paired:
+            print("  " + str(c))
     return 0
 
 
@@ -192,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_io(p)
     p.add_argument("--mapping", help="mapping.npz from 'udm align' (default: identity, for pre-aligned vectors)")
     p.add_argument("--dict", required=True, help="test dictionary (MUSE format)")
+    p.add_argument("--compare", metavar="MAPPING_B",
+                   help="a second mapping.npz scored on the same test words: prints each retrieval's P@1 difference "
+                        "with the exact McNemar test on the words only one of the two gets right")
     p.add_argument("--retrieval", default="nn,csls", help="comma list of nn, csls, isf (default nn,csls)")
     p.add_argument("--normalize", default=DEFAULT_SPEC, help="normalisation used with --mapping absent")
     p.add_argument("--csls-k", type=int, default=10)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -24,6 +24,13 @@ class BLIScores:
     precision: dict[int, float]
     mrr: float
     n: int
+    ranks: Optional[np.ndarray] = field(default=None, repr=False)  # per covered test word, as BLIReport.words
+
+    def hits(self, k: int = 1) -> np.ndarray:
+        """Whether each covered test word has a gold translation in its top ``k`` (for paired comparisons)."""
+        if self.ranks is None:
+            raise UdmError("this report keeps no per-word ranks (it was loaded from JSON); evaluate the mapping again")
+        return self.ranks <= k
 
 
 @dataclass
@@ -33,11 +40,16 @@ class BLIReport:
     coverage: Coverage
     scores: list[BLIScores]
     meta: dict = field(default_factory=dict)
+    words: list[str] = field(default_factory=list, repr=False)  # the covered test source words, in rank order
 
     def get(self, method: str = "csls", k: int = 1) -> float:
+        return self.method_scores(method).precision[k]
+
+    def method_scores(self, method: str = "csls") -> BLIScores:
+        """The scores of one retrieval method (KeyError when it was not evaluated)."""
         for s in self.scores:
             if s.method == method:
-                return s.precision[k]
+                return s
         raise KeyError(method)
 
     def to_dict(self) -> dict:
@@ -97,8 +109,9 @@ def evaluate_bli(
     scores = []
     for method in methods:
         ranks = gold_ranks(queries, tgt, golds, method=method, csls_k=csls_k, source_pool=mapped_src, progress=progress)
-        scores.append(BLIScores(method, {k: float(np.mean(ranks <= k)) for k in ks}, float(np.mean(1.0 / ranks)), len(words)))
-    return BLIReport(coverage, scores)
+        scores.append(BLIScores(method, {k: float(np.mean(ranks <= k)) for k in ks}, float(np.mean(1.0 / ranks)),
+                                len(words), ranks))
+    return BLIReport(coverage, scores, words=list(words))
 
 
 def evaluate_mapping(

@@ -1,0 +1,64 @@
+"""The paired BLI comparison: exact McNemar p-values and the discordant counts of two real evaluations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from udm import Embeddings, Lexicon, Mapping, UdmError, evaluate_mapping
+from udm.significance import compare_reports, mcnemar_exact
+
+DATA = Path(__file__).parent / "data"
+FIX = Path(__file__).parent.parent / "corpora" / "fixtures"
+
+
+@pytest.mark.parametrize("only_a,only_b,p", [
+    (0, 0, 1.0), (7, 7, 1.0), (0, 5, 0.0625),  # 2 * 0.5**5
+    (3, 10, 0.09228515625),  # 2 * (1 + 13 + 78 + 286) / 2**13
+    (1, 1, 1.0),
+])
+def test_mcnemar_exact_values(only_a, only_b, p):
+    assert mcnemar_exact(only_a, only_b) == pytest.approx(p, rel=1e-12)
+    assert mcnemar_exact(only_b, only_a) == pytest.approx(p, rel=1e-12)
+
+
+def test_mcnemar_exact_large_counts_stay_finite_and_monotone():
+    ps = [mcnemar_exact(700 - d, 700 + d) for d in (0, 20, 40, 80)]
+    assert ps[0] == 1.0 and all(a > b for a, b in zip(ps, ps[1:])) and ps[-1] > 0
+    with pytest.raises(UdmError):
+        mcnemar_exact(-1, 3)
+
+
+def test_compare_reports_counts_discordant_words_of_two_real_maps():
+    """The cipher fixture: its true map (a permutation of the rows, identity W) against the same map with
+    noise; the discordant counts are exactly the words one gets right and the other wrong."""
+    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
+    test = Lexicon.load(FIX / "cipher.test.txt")
+    from udm.aligners.supervised import ProcrustesAligner
+
+    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
+    rng = np.random.default_rng(0)
+    noisy = Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm, good.tgt_norm, {})
+    a, b = evaluate_mapping(good, src, tgt, test), evaluate_mapping(noisy, src, tgt, test)
+    c = compare_reports(a, b, "csls", 1)
+    ha, hb = a.method_scores("csls").hits(1), b.method_scores("csls").hits(1)
+    assert c.n == len(a.words) == len(ha) and c.p_a == pytest.approx(a.get("csls", 1))
+    assert (c.only_a, c.only_b) == (int((ha & ~hb).sum()), int((hb & ~ha).sum()))
+    assert c.only_a > c.only_b and c.p_value == mcnemar_exact(c.only_a, c.only_b)
+    lo, hi = c.ci95
+    assert lo <= c.difference <= hi
+    same = compare_reports(a, a)
+    assert (same.only_a, same.only_b, same.p_value) == (0, 0, 1.0)
+
+
+def test_compare_reports_refuses_different_test_words():
+    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
+    test = Lexicon.load(FIX / "cipher.test.txt")
+    ident = Mapping(np.eye(src.dim, dtype=np.float32), "unit", "unit", {})
+    a = evaluate_mapping(ident, src, tgt, test)
+    b = evaluate_mapping(ident, src.top(len(src) // 2), tgt, test)
+    with pytest.raises(UdmError, match="different test words"):
+        compare_reports(a, b)
+    with pytest.raises(UdmError, match="'isf' was not evaluated"):
+        compare_reports(a, a, "isf")
