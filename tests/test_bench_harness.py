@@ -680,3 +680,41 @@ def test_final_step_probe_compares_self_learning_schedules(tmp_path, capsys):
         with pytest.raises(SystemExit):
             fsp.main(argv + ["--sl-schedule", bad])
         assert msg in capsys.readouterr().err
+
+
+def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path):
+    """paired_test reads a study, scores each run's kept mapping against the baseline's on the same words, marks a
+    run whose recorded P@1 does not reproduce, and lists runs that kept no mapping."""
+    import json
+
+    import numpy as np
+    import paired_test
+    from udm import Embeddings, Lexicon, Mapping, ProcrustesAligner, evaluate_mapping
+
+    root = Path(__file__).resolve().parents[1]
+    study = json.loads(_cipher_results_file(tmp_path).read_text())
+    setting = study["settings"][0]
+    setting["test_lexicon"] = str(root / "corpora/fixtures/cipher.test.txt")
+    src, tgt = (Embeddings.load(setting["vectors"][s]["path"]) for s in ("src", "tgt"))
+    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(setting["train_lexicon"]))
+    noisy = Mapping(good.W + np.random.default_rng(1).normal(0, 0.3, good.W.shape).astype(np.float32), good.src_norm,
+                    good.tgt_norm, {})
+    (tmp_path / "cells").mkdir()
+    cells = []
+    for key, method, m, shift in (("base", "procrustes", good, 0.0), ("run1", "wp", noisy, 0.0), ("run2", "wp", good, 0.01)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+        p1 = evaluate_mapping(m, src, tgt, Lexicon.load(setting["test_lexicon"])).get("csls", 1) + shift
+        cells.append({"method": method, "seed": len(cells), "status": "ok", "cell": key, "p1": p1})
+    cells.append({"method": "wp", "seed": 9, "status": "ok", "cell": "old", "p1": 0.5})  # no kept mapping
+    setting["cells"] = cells
+    study["meta"] = {"params": {"max_vocab": 10 ** 6}}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    assert paired_test.main(["--study", str(path), "--cache-dir", str(tmp_path), "--out-dir", str(tmp_path),
+                             "--name", "paired"]) == 0
+    rows = json.loads((tmp_path / "paired.json").read_text())["rows"]
+    assert [(r["seed"], r["reproduced"]) for r in rows] == [(1, True), (2, False)]
+    assert rows[0]["only_b"] > rows[0]["only_a"] and rows[0]["verdict"] == "worse"
+    assert rows[1]["only_a"] == rows[1]["only_b"] == 0 and rows[1]["verdict"] == "not significant"
+    md = (tmp_path / "paired.md").read_text()
+    assert "wp seed 9: no kept mapping" in md and "2 runs: 0 significantly better" in md

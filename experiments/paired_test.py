@@ -1,0 +1,129 @@
+"""Paired significance of a study's unsupervised runs against its supervised baseline, word by word.
+
+A P@1 difference of a point on 1,500 test words is about one standard error; the exact McNemar test on the
+words only one of two mappings gets right says whether it is more than noise. This reads a ``run_bli.py``
+study JSON, loads the mappings its cells kept (``<cache>/cells/<cell>.mapping.npz``), scores each run and the
+baseline on the same test words (``udm.significance.compare_reports``) and checks that the recomputed P@1 is
+the cell's recorded one.
+
+    python experiments/paired_test.py --study experiments/results/<study>.json --name paired_<study>
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+from probe_common import fmt, probe_meta, report_header, write_probe_report  # noqa: E402
+from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
+from udm.significance import compare_reports  # noqa: E402
+
+ALPHA = 0.05
+
+
+def find(path: str, cache: Path, sub: str) -> Path:
+    """A file a study names by absolute path, or the file of the same name under ``<cache>/<sub>`` (the study
+    may have run in another checkout or worktree)."""
+    p = Path(path)
+    return p if p.is_file() else cache / sub / p.name
+
+
+def verdict(c, alpha: float = ALPHA) -> str:
+    """``better``/``worse`` when the run differs from the baseline at level ``alpha``, else ``not significant``."""
+    if c.p_value >= alpha:
+        return "not significant"
+    return "better" if c.difference > 0 else "worse"
+
+
+def setting_rows(study: dict, setting: dict, cache: Path, baseline: str) -> tuple[list[dict], list[str]]:
+    """One row per run of a setting compared with its baseline cell, and the lines of what could not be compared."""
+    cells = [c for c in setting.get("cells", []) if c.get("status") == "ok"]
+    base = [c for c in cells if c["method"] == baseline and c.get("cell")]
+    sid = setting["id"]
+    if not base:
+        return [], [f"{sid}: no {baseline} cell with a cell key in this study"]
+    base_map = cache / "cells" / f"{base[0]['cell']}.mapping.npz"
+    if not base_map.is_file():
+        return [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
+    max_vocab = study["meta"]["params"]["max_vocab"]
+    src = Embeddings.load(find(setting["vectors"]["src"]["path"], cache, "vectors")).top(max_vocab)
+    tgt = Embeddings.load(find(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(max_vocab)
+    test = Lexicon.load(find(setting["test_lexicon"], cache, "lexicons"))
+    ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
+    rows, missing = [], []
+    for c in cells:
+        if c is base[0]:
+            continue
+        kept = cache / "cells" / f"{c.get('cell')}.mapping.npz"
+        if not c.get("cell") or not kept.is_file():
+            missing.append(f"{sid}: {c['method']} seed {c['seed']}: no kept mapping (cell run before mappings were "
+                           "kept; run_bli.py --need-mappings reruns it)")
+            continue
+        rep = evaluate_mapping(Mapping.load(kept), src, tgt, test, methods=("csls",))
+        cmp = compare_reports(rep, ref, "csls", 1)
+        rows.append({**cmp.to_dict(), "retrieval": cmp.method, "setting": sid, "method": c["method"], "seed": c["seed"],
+                     "baseline": baseline,
+                     "recorded_p1": c.get("p1"), "recorded_baseline_p1": base[0].get("p1"),
+                     "reproduced": abs(cmp.p_a - (c.get("p1") or -1)) < 1e-9
+                     and abs(cmp.p_b - (base[0].get("p1") or -1)) < 1e-9,
+                     "verdict": verdict(cmp)})
+        print(f"[paired] {sid} {c['method']} seed {c['seed']}: {cmp}", file=sys.stderr, flush=True)
+    return rows, missing
+
+
+def render(meta: dict, rows: list[dict], missing: list[str]) -> list[str]:
+    lines = report_header("Paired test: each unsupervised run against the supervised baseline, word by word",
+                          "paired_test.py", meta)
+    lines += [f"- studies: {', '.join(meta['studies'])}",
+              "- A = the run, B = the baseline cell of the same study (same vectors, test words and final step); "
+              "CSLS P@1. `only A` / `only B`: test words only that mapping translates right. p: two-sided exact "
+              "McNemar test on those words. 95% CI: normal approximation of the paired difference. `reproduced`: "
+              "the recomputed P@1 of both mappings equals the cells' recorded P@1.", ""]
+    lines += ["| setting | method | seed | P@1 A | P@1 B | A-B | 95% CI | only A | only B | p | verdict | reproduced |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lo, hi = r["ci95"]
+        lines.append(f"| {r['setting']} | {r['method']} | {r['seed']} | {100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | "
+                     f"{100 * r['difference']:+.2f} | {100 * lo:+.2f} to {100 * hi:+.2f} | {r['only_a']} | "
+                     f"{r['only_b']} | {r['p_value']:.3g} | {r['verdict']} | {'yes' if r['reproduced'] else 'NO'} |")
+    if rows:
+        counts = {v: sum(r["verdict"] == v for r in rows) for v in ("better", "not significant", "worse")}
+        mean = sum(r["difference"] for r in rows) / len(rows)
+        lines += ["", f"{len(rows)} runs: {counts['better']} significantly better than the baseline, "
+                      f"{counts['not significant']} not significantly different, {counts['worse']} significantly "
+                      f"worse (level {ALPHA}); mean A-B {100 * mean:+.2f} points."]
+    if missing:
+        lines += ["", "Not compared:", ""] + [f"- {m}" for m in missing]
+    return lines
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", action="append", required=True, help="a run_bli.py study JSON (repeatable)")
+    ap.add_argument("--baseline", default="procrustes", help="the cell every run is compared with (default procrustes)")
+    ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
+    ap.add_argument("--name", default="paired_test")
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+    args = ap.parse_args(argv)
+    t0, cache = time.time(), Path(args.cache_dir)
+    rows, missing = [], []
+    for path in args.study:
+        study = json.loads(Path(path).read_text(encoding="utf-8"))
+        for setting in study["settings"]:
+            r, m = setting_rows(study, setting, cache, args.baseline)
+            rows += r
+            missing += [f"{Path(path).name}: {line}" for line in m]
+    meta = probe_meta("paired_test.py", argv, t0, studies=[Path(p).name for p in args.study], baseline=args.baseline)
+    write_probe_report(args, meta, rows, render(meta, rows, missing))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
