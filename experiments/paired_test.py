@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from probe_common import fmt, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import probe_meta, report_header, write_probe_report  # noqa: E402
 from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.significance import compare_reports  # noqa: E402
 
