@@ -42,13 +42,30 @@ def verdict(c, alpha: float = ALPHA) -> str:
     return "better" if c.difference > 0 else "worse"
 
 
-def setting_rows(study: dict, setting: dict, cache: Path, baseline: str) -> tuple[list[dict], list[str]]:
-    """One row per run of a setting compared with its baseline cell, and the lines of what could not be compared."""
+def same_inputs(a: dict, b: dict) -> bool:
+    """Whether two study settings used the same vector files (content hashes) and test lexicon."""
+    return (all(a["vectors"][s].get("sha256") == b["vectors"][s].get("sha256") for s in ("src", "tgt"))
+            and Path(a["test_lexicon"]).name == Path(b["test_lexicon"]).name)
+
+
+def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
+                 baseline_study: Optional[dict] = None) -> tuple[list[dict], list[str]]:
+    """One row per run of a setting compared with its baseline cell, and the lines of what could not be compared.
+
+    The baseline cell is the setting's own, or with ``baseline_study`` the same setting's cell there (for example
+    the orthogonal supervised map of a study run without --reweight), which must have used the same inputs.
+    """
     cells = [c for c in setting.get("cells", []) if c.get("status") == "ok"]
-    base = [c for c in cells if c["method"] == baseline and c.get("cell")]
     sid = setting["id"]
+    pool = cells
+    if baseline_study is not None:
+        twins = [s for s in baseline_study["settings"] if s["id"] == sid]
+        if not twins or not same_inputs(twins[0], setting):
+            return [], [f"{sid}: the baseline study has no setting {sid} on the same vectors and test lexicon"]
+        pool = [c for c in twins[0].get("cells", []) if c.get("status") == "ok"]
+    base = [c for c in pool if c["method"] == baseline and c.get("cell")]
     if not base:
-        return [], [f"{sid}: no {baseline} cell with a cell key in this study"]
+        return [], [f"{sid}: no {baseline} cell with a cell key in the baseline study"]
     base_map = cache / "cells" / f"{base[0]['cell']}.mapping.npz"
     if not base_map.is_file():
         return [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
@@ -81,8 +98,11 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str) -> tupl
 def render(meta: dict, rows: list[dict], missing: list[str]) -> list[str]:
     lines = report_header("Paired test: each unsupervised run against the supervised baseline, word by word",
                           "paired_test.py", meta)
+    where = (f"the {meta['baseline']} cell of `{meta['baseline_from']}` (same setting, vectors and test words)"
+             if meta.get("baseline_from") else f"the {meta['baseline']} cell of the same study (same vectors, test "
+             "words and final step)")
     lines += [f"- studies: {', '.join(meta['studies'])}",
-              "- A = the run, B = the baseline cell of the same study (same vectors, test words and final step); "
+              f"- A = the run, B = {where}; "
               "CSLS P@1. `only A` / `only B`: test words only that mapping translates right. p: two-sided exact "
               "McNemar test on those words. 95% CI: normal approximation of the paired difference. `reproduced`: "
               "the recomputed P@1 of both mappings equals the cells' recorded P@1.", ""]
@@ -108,19 +128,24 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="append", required=True, help="a run_bli.py study JSON (repeatable)")
     ap.add_argument("--baseline", default="procrustes", help="the cell every run is compared with (default procrustes)")
+    ap.add_argument("--baseline-from", metavar="STUDY",
+                    help="take the baseline cell from this study JSON instead (same setting, vectors and test words), "
+                         "e.g. the orthogonal supervised map when the runs used --reweight")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
     ap.add_argument("--name", default="paired_test")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
     t0, cache = time.time(), Path(args.cache_dir)
     rows, missing = [], []
+    base_study = json.loads(Path(args.baseline_from).read_text(encoding="utf-8")) if args.baseline_from else None
     for path in args.study:
         study = json.loads(Path(path).read_text(encoding="utf-8"))
         for setting in study["settings"]:
-            r, m = setting_rows(study, setting, cache, args.baseline)
+            r, m = setting_rows(study, setting, cache, args.baseline, base_study)
             rows += r
             missing += [f"{Path(path).name}: {line}" for line in m]
-    meta = probe_meta("paired_test.py", argv, t0, studies=[Path(p).name for p in args.study], baseline=args.baseline)
+    meta = probe_meta("paired_test.py", argv, t0, studies=[Path(p).name for p in args.study], baseline=args.baseline,
+                      baseline_from=Path(args.baseline_from).name if args.baseline_from else None)
     write_probe_report(args, meta, rows, render(meta, rows, missing))
     return 0
 

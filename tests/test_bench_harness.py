@@ -718,3 +718,18 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert rows[1]["only_a"] == rows[1]["only_b"] == 0 and rows[1]["verdict"] == "not significant"
     md = (tmp_path / "paired.md").read_text()
     assert "wp seed 9: no kept mapping" in md and "2 runs: 0 significantly better" in md
+
+    # the baseline taken from another study of the same inputs (there: the noisy map), and refused on other inputs
+    other = json.loads(path.read_text())
+    other["settings"][0]["cells"] = [{**cells[1], "method": "procrustes"}]
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert paired_test.main(["--study", str(path), "--baseline-from", str(tmp_path / "other.json"), "--cache-dir",
+                             str(tmp_path), "--out-dir", str(tmp_path), "--name", "paired2"]) == 0
+    rows = json.loads((tmp_path / "paired2.json").read_text())["rows"]
+    assert [(r["method"], r["seed"], r["verdict"]) for r in rows] == [("procrustes", 0, "better"), ("wp", 1, "not significant"),
+                                                                       ("wp", 2, "better")]
+    other["settings"][0]["vectors"]["src"]["sha256"] = "different"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    paired_test.main(["--study", str(path), "--baseline-from", str(tmp_path / "other.json"), "--cache-dir",
+                      str(tmp_path), "--out-dir", str(tmp_path), "--name", "paired3"])
+    assert "no setting en-cipher/cipher/1 on the same vectors" in (tmp_path / "paired3.md").read_text()
