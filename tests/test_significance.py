@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from udm import Embeddings, Lexicon, Mapping, UdmError, evaluate_mapping
-from udm.significance import compare_reports, mcnemar_exact
+from udm import compare_reports
+from udm.significance import mcnemar_exact
 
 DATA = Path(__file__).parent / "data"
 FIX = Path(__file__).parent.parent / "corpora" / "fixtures"
