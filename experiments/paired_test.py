@@ -42,6 +42,11 @@ def verdict(c, alpha: float = ALPHA) -> str:
     return "better" if c.difference > 0 else "worse"
 
 
+def same_score(recomputed: float, recorded: Optional[float]) -> bool:
+    """Whether a recomputed P@1 is the recorded one (a P@1 of exactly 0 counts; a missing record does not)."""
+    return recorded is not None and abs(recomputed - recorded) < 1e-9
+
+
 def same_inputs(a: dict, b: dict) -> bool:
     """Whether two study settings used the same vector files (content hashes) and test lexicon."""
     return (all(a["vectors"][s].get("sha256") == b["vectors"][s].get("sha256") for s in ("src", "tgt"))
@@ -88,8 +93,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
         rows.append({**cmp.to_dict(), "retrieval": cmp.method, "setting": sid, "method": c["method"], "seed": c["seed"],
                      "baseline": baseline,
                      "recorded_p1": c.get("p1"), "recorded_baseline_p1": base[0].get("p1"),
-                     "reproduced": abs(cmp.p_a - (c.get("p1") or -1)) < 1e-9
-                     and abs(cmp.p_b - (base[0].get("p1") or -1)) < 1e-9,
+                     "reproduced": same_score(cmp.p_a, c.get("p1")) and same_score(cmp.p_b, base[0].get("p1")),
                      "verdict": verdict(cmp)})
         print(f"[paired] {sid} {c['method']} seed {c['seed']}: {cmp}", file=sys.stderr, flush=True)
     return rows, missing
