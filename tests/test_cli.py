@@ -95,12 +95,15 @@ def test_failed_alignment_exits_3_without_mapping(tmp_path):
     (["align", "--method", "gw", "--src", "missing.vec", "--tgt", "b.vec", "-o", "o"], "missing.vec: no such embedding file"),
     (["align", "--method", "procrustes", "--src", "{en}", "--tgt", "{code}", "-o", "o"], "needs a dictionary file"),
     (["eval", "--src", "{en}", "--tgt", "{code}", "--dict", "{bad}"], "bad.txt:1: expected 'source target'"),
+    (["eval", "--src", "{en}", "--tgt", "{code}", "--dict", "{test}", "--compare", "missing.npz"],
+     "missing.npz: no such mapping file"),
     (["align", "--method", "procrustes", "--normalize", "unit,wobble", "--src", "{en}", "--tgt", "{code}",
       "--dict", "{bad}", "-o", "o"], "unknown normalisation step 'wobble'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(vecs, tmp_path, capsys, argv, message):
     (tmp_path / "bad.txt").write_text("one two three\n")
-    subst = {"{en}": str(vecs / "en.vec"), "{code}": str(vecs / "code.vec"), "{bad}": str(tmp_path / "bad.txt")}
+    subst = {"{en}": str(vecs / "en.vec"), "{code}": str(vecs / "code.vec"), "{bad}": str(tmp_path / "bad.txt"),
+             "{test}": str(FIX / "cipher.test.txt")}
     argv = [subst.get(a, a) for a in argv]
     argv = [str(tmp_path / a) if a == "o" else a for a in argv]
     assert main(argv) == 2

@@ -118,19 +118,21 @@ def _cmd_eval(args) -> int:
     methods = [m.strip() for m in args.retrieval.split(",") if m.strip()]
     test = Lexicon.load(args.dict)
 
-    def evaluate(path: Optional[str]):
+    def load(path: Optional[str]):
         mapping = _identity_or_load(path, src.dim, args.normalize)
         if mapping.W.shape != (src.dim, tgt.dim):
             raise UdmError(f"{path or 'the identity map'} is {mapping.W.shape[0]}x{mapping.W.shape[1]} but the vectors "
                            f"are {src.dim}- and {tgt.dim}-dimensional")
-        return evaluate_mapping(mapping, src, tgt, test, methods=methods, csls_k=args.csls_k, progress=not args.quiet)
+        return mapping
 
-    report = evaluate(args.mapping)
+    # both mappings are read (and checked) before either is evaluated: a bad --compare file fails at once
+    mappings = [load(args.mapping)] + ([load(args.compare)] if args.compare else [])
+    report, *others = [evaluate_mapping(m, src, tgt, test, methods=methods, csls_k=args.csls_k, progress=not args.quiet)
+                       for m in mappings]
     if args.compare:
         from .significance import compare_reports
 
-        other = evaluate(args.compare)
-        paired = [compare_reports(report, other, m, 1) for m in methods]
+        paired = [compare_reports(report, others[0], m, 1) for m in methods]
         report.meta["compare"] = {"a": args.mapping or "identity", "b": args.compare,
                                   "p@1": {c.method: c.to_dict() for c in paired}}
     _write_report(report, args)
