@@ -535,7 +535,7 @@ def reusable(rec: Optional[dict], args) -> bool:
     if not rec:
         return False
     if rec.get("status") == "ok":
-        return not (getattr(args, "need_mappings", False) and not mapping_path(rec["spec"], args).is_file())
+        return not (args.need_mappings and not mapping_path(rec["spec"], args).is_file())
     return not args.retry_failed and rec.get("status") in ("error", "timeout")
 
 

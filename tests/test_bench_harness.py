@@ -395,7 +395,7 @@ def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
 
     import run_bli
 
-    args = argparse.Namespace(cache=tmp_path, retry_failed=False, dim=300, epochs=5)
+    args = argparse.Namespace(cache=tmp_path, retry_failed=False, need_mappings=False, dim=300, epochs=5)
     (tmp_path / "cells").mkdir()
     (tmp_path / "vectors").mkdir()
     base = {"pair": "en-xx", "max_vocab": 100, "seed": 0, "time_budget": None, "restarts": None}
@@ -714,6 +714,7 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
                              "--name", "paired"]) == 0
     rows = json.loads((tmp_path / "paired.json").read_text())["rows"]
     assert [(r["seed"], r["reproduced"]) for r in rows] == [(1, True), (2, False)]
+    assert paired_test.same_score(0.0, 0.0) and not paired_test.same_score(0.0, None)  # a P@1 of 0 can reproduce
     assert rows[0]["only_b"] > rows[0]["only_a"] and rows[0]["verdict"] == "worse"
     assert rows[1]["only_a"] == rows[1]["only_b"] == 0 and rows[1]["verdict"] == "not significant"
     md = (tmp_path / "paired.md").read_text()
