@@ -50,9 +50,11 @@ MIN_TEST_WORDS = 1000
 REGIMES = ("cipher", "none", "half", "disjoint-sources")
 WEAK_NS = (500, 1000)
 TRAIN_CODE = ["udm/train.py", "udm/subwords.py", "udm/tokenize.py"]  # vectors are retrained when these change
-ALIGN_CODE = ["udm/aligners/base.py", "udm/refinement.py", "udm/procrustes.py", "udm/normalize.py",
-              "udm/evaluate.py", "udm/retrieval.py", "udm/lexicon.py", "udm/criteria.py", "udm/reweighting.py",
-              "udm/mapping.py"]
+# a cell's cache key hashes the code its fit depends on; the scoring code is recorded apart (``eval_code``), so a
+# change to scoring alone rescores cached cells from their kept mappings instead of refitting them
+FIT_CODE = ["udm/aligners/base.py", "udm/refinement.py", "udm/procrustes.py", "udm/normalize.py",
+            "udm/retrieval.py", "udm/lexicon.py", "udm/criteria.py", "udm/reweighting.py", "udm/mapping.py"]
+EVAL_CODE = ["udm/evaluate.py"]
 METHOD_CODE = {"procrustes": ["udm/aligners/supervised.py"], "rcsls": ["udm/aligners/supervised.py"],
                "identical": ["udm/aligners/supervised.py"], "sup": ["udm/aligners/supervised.py"]}
 for _m in UNSUPERVISED:
@@ -361,6 +363,30 @@ def ensure_lexicons(st: Setting, args) -> None:
 
 
 # ====================================================================== cells
+def _cell_inputs(spec: dict) -> tuple:
+    """A cell's source and target vectors (top ``max_vocab`` words) and its test lexicon."""
+    from udm.embeddings import Embeddings
+    from udm.lexicon import Lexicon
+
+    return (Embeddings.load(spec["src_vec"]).top(spec["max_vocab"]), Embeddings.load(spec["tgt_vec"]).top(spec["max_vocab"]),
+            Lexicon.load(spec["test_lex"]))
+
+
+def _score(mapping, src, tgt, test) -> dict:
+    """The evaluated part of a cell's record: BLI scores, coverage and the hash of the code that scored them."""
+    from udm.evaluate import evaluate_mapping
+
+    d = evaluate_mapping(mapping, src, tgt, test).to_dict()
+    return {"scores": d["scores"], "coverage": d["coverage"], "eval_code": eval_code_hash()}
+
+
+def _rescore_child(spec: dict) -> dict:
+    """Score a cell's kept mapping (``mapping_out``) again with the current scoring code (runs in a forked child)."""
+    from udm.mapping import Mapping
+
+    return _score(Mapping.load(spec["mapping_out"]), *_cell_inputs(spec))
+
+
 def _align_child(spec: dict) -> dict:
     """Fit one method on one setting and evaluate it (runs in the forked child)."""
     if spec.get("threads"):
@@ -369,13 +395,9 @@ def _align_child(spec: dict) -> dict:
     from udm.aligners import aligner_class
     from udm.aligners.supervised import ProcrustesAligner, RCSLSAligner
     from udm.criteria import muse_criterion
-    from udm.embeddings import Embeddings
-    from udm.evaluate import evaluate_mapping
     from udm.lexicon import Lexicon, identical_strings
 
-    src = Embeddings.load(spec["src_vec"]).top(spec["max_vocab"])
-    tgt = Embeddings.load(spec["tgt_vec"]).top(spec["max_vocab"])
-    test = Lexicon.load(spec["test_lex"])
+    src, tgt, test = _cell_inputs(spec)
     method, seed = spec["method"], spec["seed"]
     common = {"seed": seed, "progress": False, "refine_iters": spec["refine_iters"], "reweight": bool(spec.get("reweight"))}
     extra: dict[str, Any] = {}
@@ -406,14 +428,12 @@ def _align_child(spec: dict) -> dict:
         aligner = cls(**common, time_budget=spec.get("time_budget"), restarts=spec.get("restarts", 1),
                       self_learning=self_learning)
         mapping = aligner.fit(src, tgt)
-    if spec.get("mapping_out"):  # kept beside the cell for later paired comparisons (`udm eval --compare`)
+    if spec.get("mapping_out"):  # kept beside the cell for paired comparisons and for rescoring without a refit
         mapping.save(spec["mapping_out"])
-    report = evaluate_mapping(mapping, src, tgt, test)
-    d = report.to_dict()
     crit = mapping.meta.get("criterion")
     if crit is None:  # supervised runs: the same dictionary-free criterion, for comparison
         crit = muse_criterion(mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors))
-    return {"scores": d["scores"], "coverage": d["coverage"], "criterion": float(crit),
+    return {**_score(mapping, src, tgt, test), "criterion": float(crit),
             "aligner_failed": bool(mapping.failed), "fit_seconds": mapping.meta.get("fit_seconds"),
             "meta": {k: v for k, v in mapping.meta.items() if isinstance(v, (int, float, str, bool))},
             "trace": {k: mapping.meta[k] for k in TRACE_KEYS if k in mapping.meta}, **extra}
@@ -426,6 +446,16 @@ def effective_stochastic_cutoff(args) -> Optional[int]:
     from udm.self_learning import STAGE_SCHEDULE
 
     return args.sl_stochastic_cutoff or STAGE_SCHEDULE.stochastic_cutoff
+
+
+def fit_code_hash(method: str) -> str:
+    """Hash of the code a ``method`` cell's fitted mapping depends on (part of the cell's cache key)."""
+    return files_sha256([ROOT / p for p in FIT_CODE + METHOD_CODE[method]], root=ROOT)
+
+
+def eval_code_hash() -> str:
+    """Hash of the code that scores a mapping (recorded in each cell; not part of its key)."""
+    return files_sha256([ROOT / p for p in EVAL_CODE], root=ROOT)
 
 
 def seed_free_single_start(method: str) -> bool:
@@ -455,8 +485,7 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
     specs = []
 
     def add(method: str, seed: int = 0, **kw) -> None:
-        code = files_sha256([ROOT / p for p in ALIGN_CODE + METHOD_CODE[method]], root=ROOT)
-        sp = {**base, "method": method, "seed": seed, "seed_n": None, "code": code, **kw}
+        sp = {**base, "method": method, "seed": seed, "seed_n": None, "code": fit_code_hash(method), **kw}
         if method in UNSUPERVISED and method not in available:
             sp["skip"] = available.get("_why_" + method, "not available")
         specs.append(sp)
@@ -546,9 +575,16 @@ def run_cell(spec: dict, args) -> dict:
     path = cell_path(spec, args)
     rec = read_cell(path)
     if reusable(rec, args):
-        rec["cached"] = True
-        return rec
-    if args.report_only:
+        if rec.get("status") != "ok" or rec.get("eval_code") == eval_code_hash():
+            rec["cached"] = True
+            return rec
+        if args.report_only:  # scored by older scoring code: shown as such, not rescored
+            return {**rec, "cached": True, "stale_code": True}
+        rescored = rescore_cell(rec, spec, args)
+        if rescored is not None:
+            return rescored
+        # no kept mapping to rescore (or rescoring failed): the cell is fitted again below
+    elif args.report_only:
         old = stale_index(args).get(cell_identity(spec, "code"))
         if old:
             return {**old, "cached": True, "stale_code": True}
@@ -557,6 +593,25 @@ def run_cell(spec: dict, args) -> dict:
     tb = spec.get("time_budget") or 0
     timeout = args.cell_timeout or max(900.0, 3 * tb * max(1, spec.get("restarts") or 1) + 600)
     return run_in_child(_align_child, spec, path, timeout=timeout)
+
+
+def rescore_cell(rec: dict, spec: dict, args) -> Optional[dict]:
+    """A cached cell scored again from its kept mapping with the current scoring code, or None without a kept
+    mapping or when scoring fails. The fit's record (criterion, trace, wall time, peak RSS) is kept as it was."""
+    kept = mapping_path(spec, args)
+    if not kept.is_file():
+        return None
+    out = args.cache / "rescored" / cell_path(spec, args).name  # the child's result; the cell file is updated below
+    out.parent.mkdir(parents=True, exist_ok=True)
+    res = run_in_child(_rescore_child, {**spec, "mapping_out": str(kept)}, out, timeout=args.cell_timeout or 900)
+    out.unlink(missing_ok=True)
+    if res.get("status") != "ok":
+        print(f"  rescoring cell {kept.name.split('.')[0]} failed ({res.get('error')}); fitting it again", flush=True)
+        return None
+    new = {**rec, "scores": res["scores"], "coverage": res["coverage"], "eval_code": res["eval_code"],
+           "rescored": {"finished": res["finished"], "wall_s": res["wall_s"], "eval_code_before": rec.get("eval_code")}}
+    write_json(cell_path(spec, args), new)
+    return {**new, "cached": True}
 
 
 def available_methods() -> dict[str, str]:
@@ -946,8 +1001,11 @@ def render_markdown(results: dict) -> str:
     L.append(f"- machine: {m['cores']} cores, {m['ram']} RAM, {m['platform']}, Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}; "
              f"load average (1/5/15 min) at start {'/'.join(f'{x:.1f}' for x in m['load_average_start'])}, at end "
              f"{'/'.join(f'{x:.1f}' for x in m['load_average_end'])} (the machine is shared: wall times scale with it)")
+    if meta.get("rescored_cells"):
+        L.append(f"- {meta['rescored_cells']} cached cell(s) were scored again from their kept mappings after the scoring "
+                 "code changed (their fits, criteria and wall times are the original runs')")
     if meta.get("stale_cells"):
-        L.append(f"- {meta['stale_cells']} cell result(s) were computed with an older version of the aligner code (report rebuilt with --report-only)")
+        L.append(f"- {meta['stale_cells']} cell result(s) were computed with an older version of the aligner code, or scored with an older version of the scoring code (report rebuilt with --report-only)")
     p = meta["params"]
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
@@ -1318,6 +1376,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "git": git_info(), "machine": {**machine_info(), "load_average_start": load_start,
                                                  "load_average_end": list(os.getloadavg())},
                  "stale_cells": sum(1 for cs in cells.values() for c in cs if c.get("stale_code")),
+                 "rescored_cells": sum(1 for cs in cells.values() for c in cs if c.get("rescored")),
                  "params": {**{k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",

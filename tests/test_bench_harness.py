@@ -360,6 +360,42 @@ def test_cells_keep_their_mapping_and_need_mappings_reruns_cells_without_one(tmp
     assert again["scores"]["csls"]["p@1"] == rec["scores"]["csls"]["p@1"]  # seeded: the rerun reproduces
 
 
+def test_a_scoring_change_rescores_cached_cells_from_their_kept_mappings(tmp_path):
+    """When only the scoring code changed, a cached cell with a kept mapping is scored again (the fit and its wall
+    time kept); --report-only shows it as stale instead; without a kept mapping the cell is fitted again."""
+    import argparse
+
+    import run_bli
+    from bli_core import read_cell, write_json
+
+    root = Path(__file__).resolve().parents[1]
+    spec = {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
+            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
+            "refine_iters": 1, "time_budget": None, "restarts": 1, "threads": 1}
+    args = argparse.Namespace(cache=tmp_path, retry_failed=False, report_only=False, cell_timeout=600, need_mappings=False)
+    (tmp_path / "cells").mkdir()
+    rec = run_bli.run_cell(spec, args)
+    path = run_bli.cell_path(spec, args)
+    assert rec["status"] == "ok" and rec["eval_code"] == run_bli.eval_code_hash()
+    older = {**rec, "eval_code": "older", "scores": {"csls": {"p@1": -1.0}}}  # as if scored by older scoring code
+    write_json(path, older)
+    again = run_bli.run_cell(spec, args)
+    assert again["cached"] and again["scores"] == rec["scores"] and again["wall_s"] == rec["wall_s"]
+    assert again["rescored"]["eval_code_before"] == "older" and again["rescored"]["wall_s"] > 0
+    assert read_cell(path)["eval_code"] == run_bli.eval_code_hash() and not list((tmp_path / "rescored").iterdir())
+    assert run_bli.run_cell(spec, args)["rescored"] == again["rescored"]  # rescored once, then reused as it is
+
+    write_json(path, older)
+    args.report_only = True
+    stale = run_bli.run_cell(spec, args)
+    assert stale["stale_code"] and stale["scores"]["csls"]["p@1"] == -1.0
+    args.report_only = False
+    run_bli.mapping_path(spec, args).unlink()
+    refit = run_bli.run_cell(spec, args)
+    assert not refit.get("cached") and "rescored" not in refit and refit["eval_code"] == run_bli.eval_code_hash()
+    assert refit["scores"] == rec["scores"] and run_bli.mapping_path(spec, args).is_file()
+
+
 def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
     """--seeds N runs N independent seeds: K apart with K restarts; single-start gw (seed-free) runs once, unless
     the seeded self-learning stage follows it."""
@@ -734,3 +770,49 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     paired_test.main(["--study", str(path), "--baseline-from", str(tmp_path / "other.json"), "--cache-dir",
                       str(tmp_path), "--out-dir", str(tmp_path), "--name", "paired3"])
     assert "no setting en-cipher/cipher/1 on the same vectors" in (tmp_path / "paired3.md").read_text()
+
+
+def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
+    """Cells keyed the pre-split way (scoring code hashed in) move to their current keys when only scoring changed,
+    with the old scoring hash recorded (so run_bli rescores them) and their kept mapping; others stay stale."""
+    import shutil
+
+    import rekey_cells
+    import run_bli
+    from bli_core import read_cell, write_json
+
+    root = Path(__file__).resolve().parents[1]
+
+    def tree(name, changed):
+        t = tmp_path / name
+        for rel in rekey_cells.code_files():
+            if (root / rel).is_file():
+                (t / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(root / rel, t / rel)
+        with open(t / changed, "a") as fh:
+            fh.write("\n# changed\n")
+        return t
+
+    scoring_changed, fit_changed = tree("a", "udm/evaluate.py"), tree("b", "udm/refinement.py")
+    cache = tmp_path / "cache"
+    (cache / "cells").mkdir(parents=True)
+    spec = {"pair": "en-xx", "method": "gw", "seed": 0, "max_vocab": 100, "src_vec": "/x/s.npz"}
+    for t, key in ((scoring_changed, "k1"), (fit_changed, "k2")):
+        old = rekey_cells._hash(t, rekey_cells.PRE_SPLIT_ALIGN_CODE + run_bli.METHOD_CODE["gw"])
+        write_json(cache / "cells" / f"{key}.json", {"spec": {**spec, "seed": int(key[1]), "code": old}, "status": "ok",
+                                                     "scores": {"csls": {"p@1": 0.5}}, "wall_s": 9.0})
+    (cache / "cells" / "k1.mapping.npz").write_bytes(b"kept")
+    write_json(cache / "cells" / "k3.json", {"spec": {**spec, "code": "elsewhere"}, "status": "ok"})
+
+    assert rekey_cells.rekey(cache, scoring_changed, dry_run=True)["carried"] == ["k1"]
+    assert len(list((cache / "cells").glob("*.json"))) == 3  # a dry run writes nothing
+    out = rekey_cells.rekey(cache, scoring_changed)
+    assert out["carried"] == ["k1"] and sorted(out["other"]) == ["k2", "k3"]
+    new_spec = {**spec, "seed": 1, "code": run_bli.fit_code_hash("gw")}
+    new = cache / "cells" / f"{run_bli.cell_identity(new_spec)}.json"
+    rec = read_cell(new)
+    assert rec["rekeyed_from"] == "k1" and rec["scores"] == {"csls": {"p@1": 0.5}} and rec["wall_s"] == 9.0
+    assert rec["eval_code"] == rekey_cells._hash(scoring_changed, run_bli.EVAL_CODE) != run_bli.eval_code_hash()
+    assert new.with_suffix(".mapping.npz").read_bytes() == b"kept" and (cache / "cells" / "k1.json").is_file()
+    assert rekey_cells.rekey(cache, scoring_changed)["already"] == ["k1"]
+    assert rekey_cells.rekey(cache, fit_changed)["fit_changed"] == ["k2"]
