@@ -568,6 +568,14 @@ def reusable(rec: Optional[dict], args) -> bool:
     return not args.retry_failed and rec.get("status") in ("error", "timeout")
 
 
+def needs_fit(rec: Optional[dict], spec: dict, args) -> bool:
+    """Whether a cell will be fitted (again): no reusable record, or one scored by older scoring code with no kept
+    mapping to rescore it from (what ``--plan`` counts as still to run)."""
+    if not reusable(rec, args):
+        return True
+    return rec.get("status") == "ok" and rec.get("eval_code") != eval_code_hash() and not mapping_path(spec, args).is_file()
+
+
 def run_cell(spec: dict, args) -> dict:
     """Cached result of a cell, or run it now (in a child) and cache it."""
     if spec.get("skip"):
@@ -719,7 +727,7 @@ def render_plan(settings: list[Setting], specs: list[tuple[Setting, dict]], args
     for st in settings:
         mine = cells_of[id(st)]
         if st.status == "ok":
-            todo = [sp for sp in mine if not reusable(read_cell(cell_path(sp, args)), args)]
+            todo = [sp for sp in mine if needs_fit(read_cell(cell_path(sp, args)), sp, args)]
             secs = cost(todo)
             L.append(f"| {st.id} | ready | {len(mine)} | {len(mine) - len(todo)} | {len(todo)} | {_hours(secs)} |")
             tot["cells"] += len(mine)

@@ -436,7 +436,8 @@ def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
     (tmp_path / "vectors").mkdir()
     base = {"pair": "en-xx", "max_vocab": 100, "seed": 0, "time_budget": None, "restarts": None}
     done, todo = {**base, "method": "procrustes"}, {**base, "method": "wp", "time_budget": 50.0, "restarts": 1}
-    bc.write_json(run_bli.cell_path(done, args), {"spec": done, "status": "ok", "wall_s": 20.0})
+    bc.write_json(run_bli.cell_path(done, args), {"spec": done, "status": "ok", "wall_s": 20.0,
+                                                  "eval_code": run_bli.eval_code_hash()})
     other_seed = {**todo, "seed": 7}  # measured wp cell of another setting: same method, vocabulary, budget
     bc.write_json(tmp_path / "cells" / "other.json", {"spec": other_seed, "status": "ok", "wall_s": 40.0})
     bc.write_json(tmp_path / "vectors" / "xx-1.json", {"status": "ok", "wall_s": 30.0,
@@ -450,6 +451,11 @@ def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
     assert "| en-yy/none/1 | needs a corpus build and 2 vector training(s) | ~2 | 0 | ~2 | ~2 min |" in text
     assert "**Total:** 4 cells, 1 cached, 3 to run" in text
     assert "| wp | 2 | 1 min |" in text
+    # scored by older scoring code: to run again without a kept mapping, cached (a rescore) with one
+    bc.write_json(run_bli.cell_path(done, args), {"spec": done, "status": "ok", "wall_s": 20.0, "eval_code": "older"})
+    assert "**Total:** 4 cells, 0 cached" in run_bli.render_plan([ready, missing], [(ready, done), (ready, todo)], args, "")
+    run_bli.mapping_path(done, args).write_bytes(b"kept")
+    assert "**Total:** 4 cells, 1 cached" in run_bli.render_plan([ready, missing], [(ready, done), (ready, todo)], args, "")
     model = run_bli.cost_model(args)  # another budget: the method's median, capped by that budget
     assert run_bli.estimate_cell_seconds({**todo, "time_budget": 5.0}, model) == 5.0 * 1.1 + 30
     assert run_bli.estimate_cell_seconds({**todo, "time_budget": 500.0}, model) == 40.0
