@@ -322,14 +322,19 @@ def test_criterion_audit_checks_that_recomputed_cells_reproduce(tmp_path):
     assert "P@1 15.0, criterion 0.5000 (bli_a_changed.json" in md
 
 
+def _cipher_cell_spec(refine_iters: int) -> dict:
+    """A gw cell on the cipher fixture vectors (seconds to fit)."""
+    root = Path(__file__).resolve().parents[1]
+    return {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
+            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
+            "refine_iters": refine_iters, "time_budget": None, "restarts": 1, "threads": 1}
+
+
 def test_align_cell_keeps_per_step_trace():
     """An unsupervised cell's record keeps the refinement steps and restarts, not only scalar metadata."""
     import run_bli
 
-    root = Path(__file__).resolve().parents[1]
-    spec = {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
-            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
-            "refine_iters": 2, "time_budget": None, "restarts": 1, "threads": 1}
+    spec = _cipher_cell_spec(refine_iters=2)
     rec = run_bli._align_child(spec)
     assert rec["scores"]["csls"]["p@1"] > 0.9
     assert rec["trace"]["refinement"] and rec["trace"]["restarts"][0]["restart"] == 0
@@ -342,10 +347,7 @@ def test_cells_keep_their_mapping_and_need_mappings_reruns_cells_without_one(tmp
     import run_bli
     from udm import Mapping
 
-    root = Path(__file__).resolve().parents[1]
-    spec = {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
-            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
-            "refine_iters": 1, "time_budget": None, "restarts": 1, "threads": 1}
+    spec = _cipher_cell_spec(refine_iters=1)
     args = argparse.Namespace(cache=tmp_path, retry_failed=False, report_only=False, cell_timeout=600, need_mappings=False)
     (tmp_path / "cells").mkdir()
     rec = run_bli.run_cell(spec, args)
@@ -368,10 +370,7 @@ def test_a_scoring_change_rescores_cached_cells_from_their_kept_mappings(tmp_pat
     import run_bli
     from bli_core import read_cell, write_json
 
-    root = Path(__file__).resolve().parents[1]
-    spec = {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
-            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
-            "refine_iters": 1, "time_budget": None, "restarts": 1, "threads": 1}
+    spec = _cipher_cell_spec(refine_iters=1)
     args = argparse.Namespace(cache=tmp_path, retry_failed=False, report_only=False, cell_timeout=600, need_mappings=False)
     (tmp_path / "cells").mkdir()
     rec = run_bli.run_cell(spec, args)
