@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 from probe_common import probe_meta, report_header, write_probe_report  # noqa: E402
 from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
-from udm.significance import compare_reports  # noqa: E402
+from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 ALPHA = 0.05
 
@@ -54,8 +54,10 @@ def same_inputs(a: dict, b: dict) -> bool:
 
 
 def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
-                 baseline_study: Optional[dict] = None) -> tuple[list[dict], list[str]]:
-    """One row per run of a setting compared with its baseline cell, and the lines of what could not be compared.
+                 baseline_study: Optional[dict] = None) -> tuple[list[dict], list[dict], list[str]]:
+    """One row per run of a setting compared with its baseline cell, one pooled row per method with two or more
+    compared runs (their mean against the baseline, ``udm.significance.compare_runs``), and the lines of what could
+    not be compared.
 
     The baseline cell is the setting's own, or with ``baseline_study`` the same setting's cell there (for example
     the orthogonal supervised map of a study run without --reweight), which must have used the same inputs.
@@ -66,20 +68,20 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     if baseline_study is not None:
         twins = [s for s in baseline_study["settings"] if s["id"] == sid]
         if not twins or not same_inputs(twins[0], setting):
-            return [], [f"{sid}: the baseline study has no setting {sid} on the same vectors and test lexicon"]
+            return [], [], [f"{sid}: the baseline study has no setting {sid} on the same vectors and test lexicon"]
         pool = [c for c in twins[0].get("cells", []) if c.get("status") == "ok"]
     base = [c for c in pool if c["method"] == baseline and c.get("cell")]
     if not base:
-        return [], [f"{sid}: no {baseline} cell with a cell key in the baseline study"]
+        return [], [], [f"{sid}: no {baseline} cell with a cell key in the baseline study"]
     base_map = cache / "cells" / f"{base[0]['cell']}.mapping.npz"
     if not base_map.is_file():
-        return [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
+        return [], [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
     max_vocab = study["meta"]["params"]["max_vocab"]
     src = Embeddings.load(find(setting["vectors"]["src"]["path"], cache, "vectors")).top(max_vocab)
     tgt = Embeddings.load(find(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(max_vocab)
     test = Lexicon.load(find(setting["test_lexicon"], cache, "lexicons"))
     ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
-    rows, missing = [], []
+    rows, missing, reports = [], [], {}
     for c in cells:
         if c is base[0]:
             continue
@@ -89,6 +91,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
                            "kept; run_bli.py --need-mappings reruns it)")
             continue
         rep = evaluate_mapping(Mapping.load(kept), src, tgt, test, methods=("csls",))
+        reports.setdefault(c["method"], []).append(rep)
         cmp = compare_reports(rep, ref, "csls", 1)
         rows.append({**cmp.to_dict(), "retrieval": cmp.method, "setting": sid, "method": c["method"], "seed": c["seed"],
                      "baseline": baseline,
@@ -96,10 +99,12 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
                      "reproduced": same_score(cmp.p_a, c.get("p1")) and same_score(cmp.p_b, base[0].get("p1")),
                      "verdict": verdict(cmp)})
         print(f"[paired] {sid} {c['method']} seed {c['seed']}: {cmp}", file=sys.stderr, flush=True)
-    return rows, missing
+    pooled = [{**compare_runs(reps, ref, "csls", 1).to_dict(), "setting": sid, "method": m, "baseline": baseline}
+              for m, reps in reports.items() if len(reps) > 1]
+    return rows, pooled, missing
 
 
-def render(meta: dict, rows: list[dict], missing: list[str]) -> list[str]:
+def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[list[dict]] = None) -> list[str]:
     lines = report_header("Paired test: each unsupervised run against the supervised baseline, word by word",
                           "paired_test.py", meta)
     where = (f"the {meta['baseline']} cell of `{meta['baseline_from']}` (same setting, vectors and test words)"
@@ -123,6 +128,16 @@ def render(meta: dict, rows: list[dict], missing: list[str]) -> list[str]:
         lines += ["", f"{len(rows)} runs: {counts['better']} significantly better than the baseline, "
                       f"{counts['not significant']} not significantly different, {counts['worse']} significantly "
                       f"worse (level {ALPHA}); mean A-B {100 * mean:+.2f} points."]
+    if pooled:
+        lines += ["", "Pooled over a method's runs: A = the runs' per-word hit rate averaged over the runs (its mean is "
+                  "their mean P@1), B = the baseline; 95% CI and p (normal approximation, two-sided) from the per-word "
+                  "differences: whether these runs on average differ from B by more than the sampling of test words "
+                  "explains (the runs are taken as given).", "",
+                  "| setting | method | runs | mean P@1 A | P@1 B | A-B | 95% CI | p |", "|---|---|---|---|---|---|---|---|"]
+        for r in pooled:
+            lo, hi = r["ci95"]
+            lines.append(f"| {r['setting']} | {r['method']} | {r['runs']} | {100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | "
+                         f"{100 * r['difference']:+.2f} | {100 * lo:+.2f} to {100 * hi:+.2f} | {r['p_value']:.3g} |")
     if missing:
         lines += ["", "Not compared:", ""] + [f"- {m}" for m in missing]
     return lines
@@ -140,17 +155,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
     t0, cache = time.time(), Path(args.cache_dir)
-    rows, missing = [], []
+    rows, pooled, missing = [], [], []
     base_study = json.loads(Path(args.baseline_from).read_text(encoding="utf-8")) if args.baseline_from else None
     for path in args.study:
         study = json.loads(Path(path).read_text(encoding="utf-8"))
         for setting in study["settings"]:
-            r, m = setting_rows(study, setting, cache, args.baseline, base_study)
+            r, pool, m = setting_rows(study, setting, cache, args.baseline, base_study)
             rows += r
+            pooled += pool
             missing += [f"{Path(path).name}: {line}" for line in m]
     meta = probe_meta("paired_test.py", argv, t0, studies=[Path(p).name for p in args.study], baseline=args.baseline,
                       baseline_from=Path(args.baseline_from).name if args.baseline_from else None)
-    write_probe_report(args, meta, rows, render(meta, rows, missing))
+    meta["pooled"] = pooled  # the JSON's rows stay one per run
+    write_probe_report(args, meta, rows, render(meta, rows, missing, pooled))
     return 0
 
 

@@ -760,6 +760,10 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert rows[1]["only_a"] == rows[1]["only_b"] == 0 and rows[1]["verdict"] == "not significant"
     md = (tmp_path / "paired.md").read_text()
     assert "wp seed 9: no kept mapping" in md and "2 runs: 0 significantly better" in md
+    pooled = json.loads((tmp_path / "paired.json").read_text())["meta"]["pooled"]  # wp's two runs against the base
+    assert [(r["method"], r["runs"]) for r in pooled] == [("wp", 2)]
+    assert pooled[0]["difference"] == pytest.approx((rows[0]["difference"] + rows[1]["difference"]) / 2)
+    assert "| en-cipher/cipher/1 | wp | 2 |" in md
 
     # the baseline taken from another study of the same inputs (there: the noisy map), and refused on other inputs
     other = json.loads(path.read_text())

@@ -63,3 +63,32 @@ def test_compare_reports_refuses_different_test_words():
         compare_reports(a, b)
     with pytest.raises(UdmError, match="'isf' was not evaluated"):
         compare_reports(a, a, "isf")
+
+
+def test_compare_runs_pools_several_runs_word_by_word():
+    """The mean of several runs against a baseline: the runs' mean P@1 minus the baseline's, with the standard
+    error of the per-word differences; one run gives compare_reports' difference."""
+    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
+    test = Lexicon.load(FIX / "cipher.test.txt")
+    from udm import compare_runs
+    from udm.aligners.supervised import ProcrustesAligner
+
+    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
+    runs = []
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        noisy = Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm, good.tgt_norm, {})
+        runs.append(evaluate_mapping(noisy, src, tgt, test))
+    base = evaluate_mapping(good, src, tgt, test)
+    one = compare_runs(runs[:1], base)
+    assert one.difference == pytest.approx(compare_reports(runs[0], base).difference)
+    pooled = compare_runs(runs, base)
+    assert pooled.runs == 3 and pooled.p_a == pytest.approx(np.mean([r.get("csls", 1) for r in runs]))
+    d = np.mean([r.method_scores("csls").hits(1) for r in runs], axis=0) - base.method_scores("csls").hits(1)
+    assert pooled.se == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)))
+    lo, hi = pooled.ci95
+    assert hi < 0 and pooled.p_value < 0.05 and pooled.to_dict()["p_value"] == pooled.p_value
+    same = compare_runs([base, base], base)
+    assert (same.difference, same.se, same.p_value) == (0.0, 0.0, 1.0)
+    with pytest.raises(UdmError, match="at least one run"):
+        compare_runs([], base)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from .errors import UdmError
 from .evaluate import BLIReport
 
@@ -73,3 +75,57 @@ def compare_reports(a: BLIReport, b: BLIReport, method: str = "csls", k: int = 1
     only_a, only_b = int((hits_a & ~hits_b).sum()), int((hits_b & ~hits_a).sum())
     return PairedComparison(method, k, len(hits_a), float(hits_a.mean()), float(hits_b.mean()), only_a, only_b,
                             mcnemar_exact(only_a, only_b))
+
+
+@dataclass
+class PooledComparison:
+    """Several runs of one method (A: their per-word hit rate averaged over the runs) against one baseline B.
+
+    The difference is the runs' mean P@k minus B's; its interval and p-value (normal approximation, two-sided)
+    come from the per-word paired differences, so they answer whether these runs on average differ from B by
+    more than the sampling of test words explains (the runs themselves are taken as given, not sampled)."""
+
+    method: str
+    k: int
+    n: int
+    runs: int
+    p_a: float  # mean P@k over the runs
+    p_b: float
+    se: float  # standard error of the mean per-word difference
+
+    @property
+    def difference(self) -> float:
+        return self.p_a - self.p_b
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        return self.difference - 1.96 * self.se, self.difference + 1.96 * self.se
+
+    @property
+    def p_value(self) -> float:
+        if self.se == 0:
+            return 1.0 if self.difference == 0 else 0.0
+        return math.erfc(abs(self.difference) / self.se / math.sqrt(2.0))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "difference": self.difference, "ci95": list(self.ci95), "p_value": self.p_value}
+
+    def __str__(self) -> str:
+        lo, hi = self.ci95
+        return (f"{self.method.upper()} P@{self.k}: mean of {self.runs} runs {100 * self.p_a:.2f} vs B "
+                f"{100 * self.p_b:.2f} on {self.n} words (A-B {100 * self.difference:+.2f}, 95% CI {100 * lo:+.2f} to "
+                f"{100 * hi:+.2f}; p = {self.p_value:.3g})")
+
+
+def compare_runs(runs: list[BLIReport], b: BLIReport, method: str = "csls", k: int = 1) -> PooledComparison:
+    """The mean of several runs (for example one method over seeds) against a baseline, paired word by word."""
+    if not runs:
+        raise UdmError("compare_runs needs at least one run")
+    for a in runs:
+        compare_reports(a, b, method, k)  # the same checks: same test words, the retrieval evaluated in both
+    hits_b = b.method_scores(method).hits(k).astype(np.float64)
+    rate_a = np.mean([a.method_scores(method).hits(k) for a in runs], axis=0)
+    d = rate_a - hits_b
+    n = len(d)
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return PooledComparison(method, k, n, len(runs), float(rate_a.mean()), float(hits_b.mean()), se)
