@@ -63,15 +63,20 @@ class PairedComparison:
                 f"{self.only_a}, only with B {self.only_b}; exact McNemar p = {self.p_value:.3g}")
 
 
-def compare_reports(a: BLIReport, b: BLIReport, method: str = "csls", k: int = 1) -> PairedComparison:
-    """Paired comparison of two evaluations of the same test lexicon on the same vocabularies."""
+def _paired_hits(a: BLIReport, b: BLIReport, method: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-word hits at ``k`` of two reports, after checking they were scored on the same words with ``method``."""
     if a.words != b.words:
         raise UdmError("the two reports were scored on different test words; evaluate both mappings on the same "
                        "vectors and test dictionary")
     try:
-        hits_a, hits_b = a.method_scores(method).hits(k), b.method_scores(method).hits(k)
+        return a.method_scores(method).hits(k), b.method_scores(method).hits(k)
     except KeyError:
         raise UdmError(f"retrieval {method!r} was not evaluated in both reports") from None
+
+
+def compare_reports(a: BLIReport, b: BLIReport, method: str = "csls", k: int = 1) -> PairedComparison:
+    """Paired comparison of two evaluations of the same test lexicon on the same vocabularies."""
+    hits_a, hits_b = _paired_hits(a, b, method, k)
     only_a, only_b = int((hits_a & ~hits_b).sum()), int((hits_b & ~hits_a).sum())
     return PairedComparison(method, k, len(hits_a), float(hits_a.mean()), float(hits_b.mean()), only_a, only_b,
                             mcnemar_exact(only_a, only_b))
@@ -121,10 +126,9 @@ def compare_runs(runs: list[BLIReport], b: BLIReport, method: str = "csls", k: i
     """The mean of several runs (for example one method over seeds) against a baseline, paired word by word."""
     if not runs:
         raise UdmError("compare_runs needs at least one run")
-    for a in runs:
-        compare_reports(a, b, method, k)  # the same checks: same test words, the retrieval evaluated in both
-    hits_b = b.method_scores(method).hits(k).astype(np.float64)
-    rate_a = np.mean([a.method_scores(method).hits(k) for a in runs], axis=0)
+    pairs = [_paired_hits(a, b, method, k) for a in runs]
+    hits_b = pairs[0][1].astype(np.float64)
+    rate_a = np.mean([hits_a for hits_a, _ in pairs], axis=0)
     d = rate_a - hits_b
     n = len(d)
     se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
