@@ -380,18 +380,24 @@ def _score(mapping, src, tgt, test) -> dict:
     return {"scores": d["scores"], "coverage": d["coverage"], "eval_code": eval_code_hash()}
 
 
+def _child_threads(spec: dict) -> None:
+    """Apply the cell's torch thread count in its forked child (before any torch work there)."""
+    if spec.get("threads"):
+        import torch
+        torch.set_num_threads(int(spec["threads"]))
+
+
 def _rescore_child(spec: dict) -> dict:
     """Score a cell's kept mapping (``mapping_out``) again with the current scoring code (runs in a forked child)."""
     from udm.mapping import Mapping
 
+    _child_threads(spec)
     return _score(Mapping.load(spec["mapping_out"]), *_cell_inputs(spec))
 
 
 def _align_child(spec: dict) -> dict:
     """Fit one method on one setting and evaluate it (runs in the forked child)."""
-    if spec.get("threads"):
-        import torch
-        torch.set_num_threads(int(spec["threads"]))
+    _child_threads(spec)
     from udm.aligners import aligner_class
     from udm.aligners.supervised import ProcrustesAligner, RCSLSAligner
     from udm.criteria import muse_criterion
@@ -568,12 +574,17 @@ def reusable(rec: Optional[dict], args) -> bool:
     return not args.retry_failed and rec.get("status") in ("error", "timeout")
 
 
+def scored_by_older_code(rec: dict) -> bool:
+    """Whether an ok cell's scores came from other scoring code than the current one (so it is rescored)."""
+    return rec.get("status") == "ok" and rec.get("eval_code") != eval_code_hash()
+
+
 def needs_fit(rec: Optional[dict], spec: dict, args) -> bool:
     """Whether a cell will be fitted (again): no reusable record, or one scored by older scoring code with no kept
     mapping to rescore it from (what ``--plan`` counts as still to run)."""
     if not reusable(rec, args):
         return True
-    return rec.get("status") == "ok" and rec.get("eval_code") != eval_code_hash() and not mapping_path(spec, args).is_file()
+    return scored_by_older_code(rec) and not mapping_path(spec, args).is_file()
 
 
 def run_cell(spec: dict, args) -> dict:
@@ -583,7 +594,7 @@ def run_cell(spec: dict, args) -> dict:
     path = cell_path(spec, args)
     rec = read_cell(path)
     if reusable(rec, args):
-        if rec.get("status") != "ok" or rec.get("eval_code") == eval_code_hash():
+        if not scored_by_older_code(rec):
             rec["cached"] = True
             return rec
         if args.report_only:  # scored by older scoring code: shown as such, not rescored
