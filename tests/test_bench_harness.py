@@ -825,3 +825,30 @@ def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
     assert new.with_suffix(".mapping.npz").read_bytes() == b"kept" and (cache / "cells" / "k1.json").is_file()
     assert rekey_cells.rekey(cache, scoring_changed)["already"] == ["k1"]
     assert rekey_cells.rekey(cache, fit_changed)["fit_changed"] == ["k2"]
+
+
+def test_shuffle_build_keeps_every_line_and_records_new_checksums(tmp_path):
+    """experiments/shuffle_build.py: same lines (multiset) in another order, the manifest's checksums updated."""
+    import hashlib
+    import json
+
+    import shuffle_build
+
+    build, out = tmp_path / "b", tmp_path / "s"
+    build.mkdir()
+    lines = {"en": [f"line {i} the cat" for i in range(50)], "es": [f"linea {i} el gato" for i in range(40)]}
+    for lang, rows in lines.items():
+        (build / f"{lang}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        (build / f"{lang}.vocab.txt").write_text("the\t50\n", encoding="utf-8")
+    manifest = {"split": "none", "languages": {lang: {"file": f"{lang}.txt", "sha256": "old"} for lang in lines}}
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    m = shuffle_build.shuffle_build(build, out, seed=3)
+    again = shuffle_build.shuffle_build(build, tmp_path / "again", seed=3)
+    for lang, rows in lines.items():
+        got = (out / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+        assert sorted(got) == sorted(rows) and got != rows
+        assert m["languages"][lang]["sha256"] == hashlib.sha256((out / f"{lang}.txt").read_bytes()).hexdigest()
+        assert again["languages"][lang]["sha256"] == m["languages"][lang]["sha256"]  # seeded
+        assert (out / f"{lang}.vocab.txt").is_file()
+    assert json.loads((out / "manifest.json").read_text())["shuffled_from"]["seed"] == 3
+    assert json.loads((build / "manifest.json").read_text())["languages"]["en"]["sha256"] == "old"
