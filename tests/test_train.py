@@ -215,3 +215,38 @@ def test_divergence_is_an_error_even_when_the_loss_stays_finite(lr):
     # lr 0.08 blows the fixture's loss up to ~1e16 without overflowing; lr 1.0 gives NaN: both must stop
     with pytest.raises(UdmError, match="diverged in epoch 1"):
         train_embeddings(EN, "en", dim=50, epochs=1, min_count=3, threads=1, lr=lr, progress=False)
+
+
+def test_shuffle_sentences_reorders_whole_sentences():
+    ids = np.arange(20, dtype=np.int32)
+    offsets = np.array([0, 3, 4, 9, 15, 20], dtype=np.int64)
+    new_ids, new_off = train_mod.shuffle_sentences(ids, offsets, np.random.default_rng(0))
+    old = [tuple(ids[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    new = [tuple(new_ids[a:b]) for a, b in zip(new_off[:-1], new_off[1:])]
+    assert sorted(new) == sorted(old) and new != old
+    assert new_off[-1] == len(ids) and new_ids.dtype == ids.dtype
+
+
+def test_shuffled_training_is_seeded_and_resumes_exactly(tmp_path, monkeypatch):
+    kw = dict(dim=16, epochs=2, min_count=3, threads=1, seed=3, progress=False)
+    plain = train_embeddings(EN, "en", **kw)
+    full = train_embeddings(EN, "en", shuffle=True, **kw)
+    again = train_embeddings(EN, "en", shuffle=True, **kw)
+    assert full.words == plain.words and not np.array_equal(full.vectors, plain.vectors)
+    assert np.array_equal(full.vectors, again.vectors)
+    ckpt = tmp_path / "ckpt"
+    real = train_mod._Trainer.run_epoch
+
+    def interrupted(self, epoch, *args):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(self, epoch, *args)
+
+    monkeypatch.setattr(train_mod._Trainer, "run_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_embeddings(EN, "en", shuffle=True, checkpoint_dir=ckpt, **kw)
+    monkeypatch.setattr(train_mod._Trainer, "run_epoch", real)
+    with pytest.raises(UdmError, match="shuffle"):
+        train_embeddings(EN, "en", checkpoint_dir=ckpt, resume=True, **kw)
+    resumed = train_embeddings(EN, "en", shuffle=True, checkpoint_dir=ckpt, resume=True, **kw)
+    assert np.array_equal(resumed.vectors, full.vectors)

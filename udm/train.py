@@ -46,7 +46,7 @@ from .tokenize import iter_sentences
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "Corpus", "SkipGramModel", "train_embeddings", "train_model", "read_corpus",
+__all__ = ["TrainConfig", "Corpus", "SkipGramModel", "train_embeddings", "train_model", "read_corpus", "shuffle_sentences",
            "load_checkpoint", "load_model", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -73,6 +73,7 @@ class TrainConfig:
     batch: int = DEFAULT_BATCH
     share: int = DEFAULT_SHARE
     lower: bool = True
+    shuffle: bool = False
 
     def check(self) -> None:
         for name in ("dim", "window", "epochs", "min_count", "batch", "share"):
@@ -330,6 +331,22 @@ def _windows(ids: np.ndarray, sid: np.ndarray, rng: np.random.Generator, window:
             yield ids[pos[s:s + batch]], ids[cpos[s:s + batch]], valid[s:s + batch]
 
 
+def shuffle_sentences(ids: np.ndarray, offsets: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus ``(ids, offsets)`` with its sentences in a random order (each sentence's tokens kept in order).
+
+    Corpora built by concatenating sources (Bible, then Wikipedia, ..., then fortunes) otherwise end every epoch
+    on the same source, and with a decaying learning rate the vectors drift toward whatever was read last."""
+    lens = np.diff(offsets)
+    perm = rng.permutation(len(lens))
+    new_lens = lens[perm]
+    new_off = np.zeros_like(offsets)
+    np.cumsum(new_lens, out=new_off[1:])
+    # token t of new sentence k comes from old position offsets[perm[k]] + (t - new_off[k])
+    shift = np.repeat(offsets[:-1][perm] - new_off[:-1], new_lens)
+    return ids[np.arange(len(ids), dtype=np.int64) + shift], new_off
+
+
 def step_batch(batch: int, workers: int) -> int:
     """Centre words per update step when ``workers`` hogwild threads share ``batch``.
 
@@ -351,15 +368,26 @@ class _Trainer:
         self.neg_cdf = np.cumsum(p / p.sum())
         self.neg_cdf[-1] = 1.0
         self.total = corpus.n_tokens * cfg.epochs
+        self._order: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's token ids and sentence offsets: the corpus as read, or with ``shuffle`` its sentences in
+        an order drawn from ``(seed, epoch)`` (so a resumed run draws the same orders)."""
+        corpus = self.corpus
+        if not self.cfg.shuffle:
+            return corpus.ids, corpus.offsets
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, *shuffle_sentences(corpus.ids, corpus.offsets,
+                                                     np.random.default_rng([int(self.cfg.seed), int(epoch), 1])))
+        return self._order[1], self._order[2]
 
     def lr_at(self, done: int) -> float:
         cfg = self.cfg
         return max(cfg.min_lr, cfg.lr - (cfg.lr - cfg.min_lr) * done / self.total)
 
-    def chunks(self) -> Iterator[tuple[int, int]]:
-        """(start, end) token ranges of about CHUNK_TOKENS that end at sentence boundaries."""
-        off = self.corpus.offsets
-        n = self.corpus.n_tokens
+    def chunks(self, off: np.ndarray) -> Iterator[tuple[int, int]]:
+        """(start, end) token ranges of about CHUNK_TOKENS that end at the sentence boundaries ``off``."""
+        n = int(off[-1])
         s = 0
         while s < n:
             j = int(np.searchsorted(off, s + CHUNK_TOKENS, side="left"))
@@ -377,12 +405,13 @@ class _Trainer:
         rng = np.random.default_rng([int(cfg.seed), int(epoch)])
         K = cfg.negative
         base = epoch * corpus.n_tokens
-        for s, e in self.chunks():
+        all_ids, offsets = self.epoch_order(epoch)
+        for s, e in self.chunks(offsets):
             lr = self.lr_at(base + s)
-            ids = corpus.ids[s:e]
-            si = np.searchsorted(corpus.offsets, s, side="right") - 1
-            sj = np.searchsorted(corpus.offsets, e, side="left")
-            lens = np.diff(corpus.offsets[si:sj + 1])
+            ids = all_ids[s:e]
+            si = np.searchsorted(offsets, s, side="right") - 1
+            sj = np.searchsorted(offsets, e, side="left")
+            lens = np.diff(offsets[si:sj + 1])
             sid = np.repeat(np.arange(len(lens)), lens)
             keep = rng.random(len(ids)) < self.keep[ids]
             ids, sid = ids[keep], sid[keep]
@@ -570,7 +599,8 @@ def train_model(corpus_path: str | os.PathLike, config: TrainConfig, *, threads:
             ckpt = load_checkpoint(checkpoint_dir)
             info = ckpt[0]
             want = config.resume_key()
-            for k, v in info["config"].items():
+            defaults = TrainConfig().resume_key()  # settings added since the checkpoint was made had their default
+            for k, v in {**{k: defaults[k] for k in want if k not in info["config"]}, **info["config"]}.items():
                 if want.get(k) != v:
                     raise UdmError(f"checkpoint in {checkpoint_dir} was made with {k}={v!r}, not {want.get(k)!r}; "
                                    f"use the same settings or drop --resume")
@@ -641,7 +671,8 @@ def train_embeddings(corpus_path: str | os.PathLike, lang: str = "en", *, dim: i
                      negative: int = 5, min_count: int = 5, max_vocab: int | None = None, epochs: int = 5,
                      threads: int | None = None, seed: int = 0, subwords: str | tuple[int, int] | None = None,
                      buckets: int = DEFAULT_BUCKETS, lr: float = 0.025, sample: float = 1e-3,
-                     batch: int = DEFAULT_BATCH, checkpoint_dir: str | os.PathLike | None = None,
+                     batch: int = DEFAULT_BATCH, shuffle: bool = False,
+                     checkpoint_dir: str | os.PathLike | None = None,
                      resume: bool = False, progress: bool = True, stats: dict | None = None) -> Embeddings:
     """Train skip-gram word vectors on a UTF-8 corpus (one sentence per line) and return them in frequency order.
 
@@ -649,12 +680,13 @@ def train_embeddings(corpus_path: str | os.PathLike, lang: str = "en", *, dim: i
     hogwild training threads (default: ``torch.get_num_threads()``, i.e. whatever the user set for torch);
     torch ops run single-threaded inside them while training, and the torch setting is restored afterwards.
     ``threads=1`` with a fixed ``seed`` is bit-for-bit reproducible. ``batch`` centre words are in flight at once:
-    each of the ``threads`` workers steps with ``batch // threads`` (see :func:`step_batch`). ``checkpoint_dir`` receives an atomic
+    each of the ``threads`` workers steps with ``batch // threads`` (see :func:`step_batch`). ``shuffle`` reads the
+    sentences in a new seeded order every epoch (see :func:`shuffle_sentences`). ``checkpoint_dir`` receives an atomic
     checkpoint after every epoch and ``resume=True`` continues from it. Raises UdmError on unusable input.
     """
     cfg = TrainConfig(lang=lang, dim=dim, window=window, negative=negative, min_count=min_count,
                       max_vocab=max_vocab, epochs=epochs, seed=seed, lr=lr, sample=sample,
-                      subwords=parse_ngram_range(subwords), buckets=buckets, batch=batch)
+                      subwords=parse_ngram_range(subwords), buckets=buckets, batch=batch, shuffle=shuffle)
     model = train_model(corpus_path, cfg, threads=threads, checkpoint_dir=checkpoint_dir, resume=resume,
                         progress=progress, stats=stats)
     return model.embeddings()

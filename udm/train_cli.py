@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buckets", type=int, default=DEFAULT_BUCKETS,
                    help=f"hash buckets for subwords (default {DEFAULT_BUCKETS:,}; only used ones take memory)")
     p.add_argument("--batch", type=int, default=None, help="centre words in flight per update round, split among the --threads workers (default 256)")
+    p.add_argument("--shuffle", action="store_true",
+                   help="read the sentences in a new seeded order every epoch (for corpora that are concatenated sources)")
     p.add_argument("--no-lower", action="store_true", help="keep case (default: lowercase)")
     p.add_argument("--checkpoint-dir", default=None, help="where to keep per-epoch checkpoints (default OUT.ckpt/)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(lang=args.lang, dim=args.dim, window=args.window, negative=args.negative,
                       min_count=args.min_count, max_vocab=args.max_vocab, epochs=args.epochs, seed=args.seed,
                       lr=args.lr, sample=args.sample, subwords=parse_ngram_range(args.subwords),
-                      buckets=args.buckets, batch=args.batch or DEFAULT_BATCH, lower=not args.no_lower)
+                      buckets=args.buckets, batch=args.batch or DEFAULT_BATCH, lower=not args.no_lower,
+                      shuffle=args.shuffle)
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
