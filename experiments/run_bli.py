@@ -262,8 +262,11 @@ def _train_child(spec: dict) -> dict:
 
 def training_params(args) -> dict:
     """The parameters ``udm.train.train_embeddings`` gets for the study's vectors."""
-    return {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
-            "seed": args.vector_seed}
+    params = {"dim": args.dim, "window": 5, "negative": 5, "min_count": args.min_count, "epochs": args.epochs,
+              "seed": args.vector_seed}
+    if getattr(args, "shuffle_sentences", False):  # only when set, so the keys of unshuffled vectors stay as they were
+        params["shuffle"] = True
+    return params
 
 
 def vector_cache_key(corpus: Path, tlang: str, args) -> str:
@@ -1027,7 +1030,8 @@ def render_markdown(results: dict) -> str:
         L.append(f"- {meta['stale_cells']} cell result(s) were computed with an older version of the aligner code, or scored with an older version of the scoring code (report rebuilt with --report-only)")
     p = meta["params"]
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
-             f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)} (`udm.train.train_embeddings`); alignment on "
+             f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)}"
+             f"{', sentences reshuffled every epoch' if p.get('shuffle_sentences') else ''} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
              f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
              f"{self_learning_text(p)}{p['seeds']} seed(s)"
@@ -1236,6 +1240,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--restarts", type=int, default=1)
     ap.add_argument("--vector-seed", type=int, default=0,
                     help="training seed of the vectors (robustness over vector training: run once per value)")
+    ap.add_argument("--shuffle-sentences", action="store_true",
+                    help="train the vectors with the sentences in a new order every epoch (udm.train's shuffle); the "
+                         "built corpora hold their sources in blocks")
     ap.add_argument("--dim", type=int, default=None, help="vector dimension (default 300; quick 100)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="training epochs (default 5; quick 15: the 180k-token fixtures need more passes)")
@@ -1398,7 +1405,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "rescored_cells": sum(1 for cs in cells.values() for c in cs if c.get("rescored")),
                  "params": {**{k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
-                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed",
+                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed", "shuffle_sentences",
                                                               "reweight", "self_learning")},
                             "sl_stochastic_cutoff": effective_stochastic_cutoff(args)},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},

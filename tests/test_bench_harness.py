@@ -694,6 +694,11 @@ def test_ensure_vectors_names_the_cached_vector_files_by_content(tmp_path):
     for side in ("src", "tgt"):
         assert st.vectors[side]["sha256"] == file_sha256(st.vectors[side]["path"])[:16]
     assert st.vectors["src"]["sha256"] != st.vectors["tgt"]["sha256"]
+    # --shuffle-sentences trains (and caches) apart; without it the key is the one unshuffled vectors always had
+    assert "shuffle" not in run_bli.training_params(args)
+    shuffled = argparse.Namespace(**{**vars(args), "shuffle_sentences": True})
+    assert run_bli.training_params(shuffled)["shuffle"] is True
+    assert run_bli.vector_cache_key(corpus, "en", shuffled) != run_bli.vector_cache_key(corpus, "en", args)
 
 
 def test_final_step_probe_compares_self_learning_schedules(tmp_path, capsys):
