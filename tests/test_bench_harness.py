@@ -857,3 +857,22 @@ def test_shuffle_build_keeps_every_line_and_records_new_checksums(tmp_path):
         assert (out / f"{lang}.vocab.txt").is_file()
     assert json.loads((out / "manifest.json").read_text())["shuffled_from"]["seed"] == 3
     assert json.loads((build / "manifest.json").read_text())["languages"]["en"]["sha256"] == "old"
+
+
+def test_vector_losses_reads_each_sides_training_record(tmp_path):
+    """experiments/vector_losses.py: one row per trained side named by a study JSON, with its per-epoch loss."""
+    import json
+
+    import vector_losses
+
+    (tmp_path / "cache" / "vectors").mkdir(parents=True)
+    rec = {"status": "ok", "epoch_loss": [2.0, 1.8, 1.9], "spec": {"params": {"dim": 8, "epochs": 3, "shuffle": True}}}
+    (tmp_path / "cache" / "vectors" / "en-k1.json").write_text(json.dumps(rec))
+    study = tmp_path / "study.json"
+    study.write_text(json.dumps({"settings": [{"vectors": {
+        "src": {"path": "/x/en-k1.npz", "key": "k1", "corpus": "en.txt"},
+        "tgt": {"path": "/x/es-k2.npz", "key": "k2", "corpus": "es.txt"}}}]}))  # es: no record, left out
+    rows = vector_losses.loss_rows(study, tmp_path / "cache")
+    assert [(r["side"], r["lang"], r["epoch_loss"], r["shuffle"]) for r in rows] == [("src", "en", [2.0, 1.8, 1.9], True)]
+    vector_losses.main([str(study), "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path), "--name", "v"])
+    assert "2.000 1.800 1.900 | 2 |" in (tmp_path / "v.md").read_text()
