@@ -159,10 +159,8 @@ def test_subwords_vectors_for_unseen_words(tmp_path):
     assert np.array_equal(again.word_vector(unseen), v)
 
 
-def test_interrupt_keeps_checkpoint_and_resume_matches(tmp_path, monkeypatch):
-    kw = dict(dim=16, epochs=2, min_count=3, threads=1, seed=3, progress=False)
-    full = train_embeddings(EN, "en", **kw)
-    ckpt = tmp_path / "ckpt"
+def _train_interrupted_in_second_epoch(monkeypatch, **kw) -> None:
+    """Train on the English fixture with a KeyboardInterrupt at the start of epoch 2 (the first is checkpointed)."""
     real = train_mod._Trainer.run_epoch
 
     def interrupted(self, epoch, *args):
@@ -172,10 +170,17 @@ def test_interrupt_keeps_checkpoint_and_resume_matches(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_mod._Trainer, "run_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_embeddings(EN, "en", checkpoint_dir=ckpt, **kw)
+        train_embeddings(EN, "en", **kw)
+    monkeypatch.setattr(train_mod._Trainer, "run_epoch", real)
+
+
+def test_interrupt_keeps_checkpoint_and_resume_matches(tmp_path, monkeypatch):
+    kw = dict(dim=16, epochs=2, min_count=3, threads=1, seed=3, progress=False)
+    full = train_embeddings(EN, "en", **kw)
+    ckpt = tmp_path / "ckpt"
+    _train_interrupted_in_second_epoch(monkeypatch, checkpoint_dir=ckpt, **kw)
     assert (ckpt / train_mod.CHECKPOINT_NAME).is_file()
     assert [p.name for p in ckpt.iterdir()] == [train_mod.CHECKPOINT_NAME]  # no temp files left
-    monkeypatch.setattr(train_mod._Trainer, "run_epoch", real)
     resumed = train_embeddings(EN, "en", checkpoint_dir=ckpt, resume=True, **kw)
     assert resumed.words == full.words and np.array_equal(resumed.vectors, full.vectors)
     with pytest.raises(UdmError, match="dim"):
@@ -235,17 +240,7 @@ def test_shuffled_training_is_seeded_and_resumes_exactly(tmp_path, monkeypatch):
     assert full.words == plain.words and not np.array_equal(full.vectors, plain.vectors)
     assert np.array_equal(full.vectors, again.vectors)
     ckpt = tmp_path / "ckpt"
-    real = train_mod._Trainer.run_epoch
-
-    def interrupted(self, epoch, *args):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real(self, epoch, *args)
-
-    monkeypatch.setattr(train_mod._Trainer, "run_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train_embeddings(EN, "en", shuffle=True, checkpoint_dir=ckpt, **kw)
-    monkeypatch.setattr(train_mod._Trainer, "run_epoch", real)
+    _train_interrupted_in_second_epoch(monkeypatch, shuffle=True, checkpoint_dir=ckpt, **kw)
     with pytest.raises(UdmError, match="shuffle"):
         train_embeddings(EN, "en", checkpoint_dir=ckpt, resume=True, **kw)
     resumed = train_embeddings(EN, "en", shuffle=True, checkpoint_dir=ckpt, resume=True, **kw)
