@@ -335,8 +335,9 @@ def shuffle_sentences(ids: np.ndarray, offsets: np.ndarray, rng: np.random.Gener
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The corpus ``(ids, offsets)`` with its sentences in a random order (each sentence's tokens kept in order).
 
-    Corpora built by concatenating sources (Bible, then Wikipedia, ..., then fortunes) otherwise end every epoch
-    on the same source, and with a decaying learning rate the vectors drift toward whatever was read last."""
+    Corpora built by concatenating sources (Bible, then Wikipedia, ..., then fortunes) are otherwise read in that
+    order every epoch, always ending on the same source; there the epoch loss rises again in the last epochs
+    (experiments/results/training_loss_order.md)."""
     lens = np.diff(offsets)
     perm = rng.permutation(len(lens))
     new_lens = lens[perm]
