@@ -369,7 +369,6 @@ class _Trainer:
         self.neg_cdf = np.cumsum(p / p.sum())
         self.neg_cdf[-1] = 1.0
         self.total = corpus.n_tokens * cfg.epochs
-        self._order: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """The epoch's token ids and sentence offsets: the corpus as read, or with ``shuffle`` its sentences in
@@ -377,10 +376,7 @@ class _Trainer:
         corpus = self.corpus
         if not self.cfg.shuffle:
             return corpus.ids, corpus.offsets
-        if self._order is None or self._order[0] != epoch:
-            self._order = (epoch, *shuffle_sentences(corpus.ids, corpus.offsets,
-                                                     np.random.default_rng([int(self.cfg.seed), int(epoch), 1])))
-        return self._order[1], self._order[2]
+        return shuffle_sentences(corpus.ids, corpus.offsets, np.random.default_rng([int(self.cfg.seed), int(epoch), 1]))
 
     def lr_at(self, done: int) -> float:
         cfg = self.cfg
