@@ -11,7 +11,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -21,11 +20,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from udm.atomic import atomic_path  # noqa: E402
+from udm.corpora.fetch import sha256_file  # noqa: E402 (the checksum the corpora builder writes)
 
 
 def shuffle_build(build: Path, out: Path, seed: int = 0) -> dict:
     """Write the shuffled copy of ``build`` to ``out``; returns the new manifest."""
-    manifest = json.loads((build / "manifest.json").read_text())
+    try:
+        manifest = json.loads((build / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{build}: not a finished corpus build (no readable manifest.json: {exc})") from None
     out.mkdir(parents=True, exist_ok=True)
     for lang, info in manifest["languages"].items():
         lines = (build / info["file"]).read_text(encoding="utf-8").split("\n")
@@ -35,7 +38,7 @@ def shuffle_build(build: Path, out: Path, seed: int = 0) -> dict:
         data = ("\n".join(lines) + "\n").encode("utf-8")
         with atomic_path(out / info["file"]) as tmp:
             Path(tmp).write_bytes(data)
-        info["sha256"] = hashlib.sha256(data).hexdigest()
+        info["sha256"] = sha256_file(out / info["file"])
         vocab = build / f"{lang}.vocab.txt"
         if vocab.is_file():
             shutil.copyfile(vocab, out / vocab.name)
