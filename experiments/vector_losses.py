@@ -25,11 +25,16 @@ from udm.atomic import atomic_path  # noqa: E402
 
 def loss_rows(study: Path, cache: Path) -> list[dict]:
     """One row per side of every setting of ``study`` whose training record is in ``cache``."""
+    try:
+        settings = json.loads(study.read_text()).get("settings", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SystemExit(f"{study}: not a study JSON written by run_bli.py ({exc})") from None
     rows = []
-    for st in json.loads(study.read_text()).get("settings", []):
+    for st in settings:
         for side, vec in sorted((st.get("vectors") or {}).items()):
-            lang = Path(vec["path"]).name.split("-")[0]
-            rec = read_cell(cache / "vectors" / f"{lang}-{vec['key']}.json")
+            name = Path(vec["path"]).stem  # <lang>-<key>, as run_bli caches it, beside its <lang>-<key>.json record
+            lang = name.split("-")[0]
+            rec = read_cell(cache / "vectors" / f"{name}.json")
             if not rec or rec.get("status") != "ok":
                 continue
             params = (rec.get("spec") or {}).get("params") or {}
