@@ -859,6 +859,61 @@ def test_shuffle_build_keeps_every_line_and_records_new_checksums(tmp_path):
     assert json.loads((build / "manifest.json").read_text())["languages"]["en"]["sha256"] == "old"
 
 
+def test_shuffle_build_order_controls_keep_or_move_whole_sources(tmp_path):
+    """shuffle_build --how within-sources / source-order, and --langs: the controls of the line-order probe."""
+    import json
+
+    import pytest
+    import shuffle_build
+
+    build = tmp_path / "b"
+    build.mkdir()
+    blocks = {"en": {"bible": [f"en bible {i}" for i in range(30)], "man": [f"en man {i}" for i in range(20)]},
+              "de": {"bible": [f"de bible {i}" for i in range(25)], "wiki": [f"de wiki {i}" for i in range(5)],
+                     "man": [f"de man {i}" for i in range(10)]}}
+    manifest = {"split": "none", "languages": {}}
+    for lang, srcs in blocks.items():
+        rows = [line for block in srcs.values() for line in block]
+        (build / f"{lang}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        manifest["languages"][lang] = {"file": f"{lang}.txt", "sha256": "old",
+                                       "sources": {n: {"lines": len(b)} for n, b in srcs.items()}}
+    (build / "manifest.json").write_text(json.dumps(manifest))
+
+    def read(folder, lang):
+        return (folder / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+
+    within = shuffle_build.shuffle_build(build, tmp_path / "w", seed=1, how="within-sources")
+    for lang, srcs in blocks.items():
+        got, start = read(tmp_path / "w", lang), 0
+        for block in srcs.values():  # each source stays in its place, its lines in another order
+            assert sorted(got[start:start + len(block)]) == sorted(block)
+            start += len(block)
+        assert got != [line for block in srcs.values() for line in block]
+    assert within["shuffled_from"]["mode"] == "within-sources"
+
+    rev = shuffle_build.shuffle_build(build, tmp_path / "r", how="source-order")
+    assert read(tmp_path / "r", "de") == blocks["de"]["man"] + blocks["de"]["wiki"] + blocks["de"]["bible"]
+    assert list(rev["languages"]["de"]["sources"]) == ["man", "wiki", "bible"]  # a later reorder can cut it again
+
+    only = shuffle_build.shuffle_build(build, tmp_path / "o", how="source-order", order=["man", "wiki", "bible"],
+                                       langs=["de"])
+    assert read(tmp_path / "o", "en") == read(build, "en")  # copied unchanged
+    assert read(tmp_path / "o", "de") == read(tmp_path / "r", "de")
+    assert only["shuffled_from"]["languages"] == ["de"]
+
+    with pytest.raises(SystemExit, match="leaves out"):
+        shuffle_build.shuffle_build(build, tmp_path / "x", how="source-order", order=["bible", "man"])
+    with pytest.raises(SystemExit, match="lacks: fortunes"):
+        shuffle_build.shuffle_build(build, tmp_path / "x", how="source-order", order=["fortunes"])
+    with pytest.raises(SystemExit, match="not in this build"):
+        shuffle_build.shuffle_build(build, tmp_path / "x", langs=["fr"])
+    manifest["languages"]["en"]["sources"]["man"]["lines"] = 3
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SystemExit, match="do not add up"):
+        shuffle_build.shuffle_build(build, tmp_path / "x", how="within-sources")
+    assert not (tmp_path / "x").exists()  # nothing written on a refusal
+
+
 def test_vector_losses_reads_each_sides_training_record(tmp_path):
     """experiments/vector_losses.py: one row per trained side named by a study JSON, with its per-epoch loss."""
     import json
