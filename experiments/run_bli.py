@@ -335,6 +335,13 @@ def ensure_lexicons(st: Setting, args) -> None:
     ``split_lexicon`` (MUSE-style, 1,500 test source words spread over the frequency range) on the vocabularies."""
     if st.regime == "cipher":
         st.train_lex, st.test_lex = FIXTURES / "cipher.train.txt", FIXTURES / "cipher.test.txt"
+    elif getattr(args, "lexicon_split", None):  # the user's own split, the same for every setting of the run
+        st.train_lex, st.test_lex = args.lexicon_split
+        from udm.lexicon import Lexicon
+
+        st.info["split"] = {"method": "given", "train": str(st.train_lex), "test": str(st.test_lex),
+                            "train_words": len(Lexicon.load(st.train_lex).golds),
+                            "test_words": len(Lexicon.load(st.test_lex).golds)}
     elif args.quick:
         st.train_lex, st.test_lex = FIXTURES / f"{st.pair}.train.txt", FIXTURES / f"{st.pair}.test.txt"
         if not st.train_lex.is_file():
@@ -1037,7 +1044,9 @@ def render_markdown(results: dict) -> str:
              f"{self_learning_text(p)}{p['seeds']} seed(s)"
              f"{' from seed ' + str(p['first_seed']) if p.get('first_seed') else ''}, "
              f"time budget {p['time_budget']} s, {p['restarts']} restart(s)")
-    L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon); "
+    given = p.get("lexicon_split")
+    L.append(f"- metric: CSLS P@1 on the test lexicon (test source words disjoint from the train lexicon"
+             f"{'; train and test lexicons given: `--lexicon-split ' + ','.join(given) + '`' if given else ''}); "
              f"success = P@1 > {100 * SUCCESS_P1:.0f}%. Supervised = Procrustes on the whole train lexicon + refinement.\n")
     settings = R["settings"]
     # headline
@@ -1249,6 +1258,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--min-count", type=int, default=None, help="default 5; quick 3 (the fixture lexicons' threshold)")
     ap.add_argument("--max-vocab", type=int, default=None, help="align/evaluate on the top N words (default 20000; quick all)")
     ap.add_argument("--test-size", type=int, default=1500)
+    ap.add_argument("--lexicon-split", metavar="TRAIN,TEST", default=None,
+                    help="MUSE-format train and test lexicons to use instead of splitting the gold lexicon on each "
+                         "setting's vocabularies (one pair only; the cipher keeps its fixtures): compares vectors "
+                         "whose frequency order differs on the same test words")
     ap.add_argument("--refine-iters", type=int, default=5)
     ap.add_argument("--self-learning", action="store_true",
                     help="every unsupervised method carries its start on with stochastic self-learning before the "
@@ -1313,6 +1326,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         requested_sources(args)
     except ValueError as e:
         ap.error(str(e))
+    if args.lexicon_split:
+        files = [Path(x) for x in args.lexicon_split.split(",")]
+        if len(files) != 2 or not all(f.is_file() for f in files):
+            ap.error(f"--lexicon-split {args.lexicon_split}: give two existing files, TRAIN,TEST")
+        if len(args.pairs) != 1:
+            ap.error(f"--lexicon-split holds one pair's lexicons; run one --pairs at a time, not {len(args.pairs)}")
+        args.lexicon_split = tuple(files)
     args.cache = Path(args.cache_dir)
     return args
 
@@ -1407,7 +1427,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed", "shuffle_sentences",
                                                               "reweight", "self_learning")},
-                            "sl_stochastic_cutoff": effective_stochastic_cutoff(args)},
+                            "sl_stochastic_cutoff": effective_stochastic_cutoff(args),
+                            "lexicon_split": [str(f) for f in args.lexicon_split] if args.lexicon_split else None},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},
                  "notes": args.note},
         "settings": out_settings,

@@ -569,6 +569,29 @@ def test_sources_option_rejects_unknown_source_in_one_line(capsys):
     assert "unknown source(s) nosuch" in capsys.readouterr().err
 
 
+def test_lexicon_split_option_gives_every_setting_the_same_train_and_test_files(tmp_path, capsys):
+    """--lexicon-split TRAIN,TEST: used as given (with its word counts) instead of a split on each setting's
+    vocabularies; a missing file or several pairs is one line on stderr."""
+    import run_bli
+
+    train, test = tmp_path / "train.txt", tmp_path / "test.txt"
+    train.write_text("cat Katze\ndog Hund\ndog Köter\n", encoding="utf-8")
+    test.write_text("house Haus\n", encoding="utf-8")
+    args = run_bli.parse_args(["--pairs", "en-de", "--lexicon-split", f"{train},{test}", "--cache-dir", str(tmp_path)])
+    st = run_bli.Setting("en-de", "none", 1.0, "en", "de")
+    run_bli.ensure_lexicons(st, args)
+    assert (st.train_lex, st.test_lex) == (train, test)
+    assert st.info["split"]["method"] == "given"
+    assert (st.info["split"]["train_words"], st.info["split"]["test_words"]) == (2, 1)
+    assert (st.info["train_pairs"], st.info["test_pairs"]) == (3, 1)
+    for bad in (["--pairs", "en-de", "--lexicon-split", f"{train},{tmp_path / 'nosuch.txt'}"],
+                ["--pairs", "en-de,en-fr", "--lexicon-split", f"{train},{test}"]):
+        with pytest.raises(SystemExit):
+            run_bli.parse_args(bad)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "--lexicon-split" in err[-1]
+
+
 def test_criterion_audit_scores_stability_rules_on_held_out_runs(tmp_path):
     """--holdout-after: the rules are also scored on the runs first reported after the date, alone."""
     import criterion_audit as ca
