@@ -59,14 +59,12 @@ def reorder(lang: str, info: dict, lines: list[str], how: str, rng: random.Rando
         for block in blocks.values():
             rng.shuffle(block)
         names = list(blocks)
-    elif how == "source-order":
+    else:  # source-order (shuffle_build checks ``how``)
         wanted = order if order is not None else list(reversed(blocks))
         names = [n for n in wanted if n in blocks]  # a source this language lacks is skipped
         missing = [n for n in blocks if n not in names]
         if missing:
             raise SystemExit(f"{lang}: --order leaves out {', '.join(missing)}; name every source of the build")
-    else:
-        raise SystemExit(f"--how must be one of {', '.join(HOWS)}, not {how!r}")
     return [line for n in names for line in blocks[n]], {n: info["sources"][n] for n in names}
 
 
@@ -82,9 +80,13 @@ def shuffle_build(build: Path, out: Path, seed: int = 0, how: str = "lines", ord
     unknown = [lang for lang in langs or [] if lang not in manifest["languages"]]
     if unknown:
         raise SystemExit(f"--langs: {', '.join(unknown)} not in this build ({', '.join(manifest['languages'])})")
-    known = {name for info in manifest["languages"].values() for name in info.get("sources", {})}
-    if order is not None and [n for n in order if n not in known]:
-        raise SystemExit(f"--order names sources this build lacks: {', '.join(n for n in order if n not in known)}")
+    if order is not None:
+        if how != "source-order":
+            raise SystemExit(f"--order is for --how source-order, not --how {how}")
+        known = {name for info in manifest["languages"].values() for name in info.get("sources", {})}
+        lacking = [n for n in order if n not in known]
+        if lacking:
+            raise SystemExit(f"--order names sources this build lacks: {', '.join(lacking)}")
     texts = {}
     for lang, info in manifest["languages"].items():  # reorder everything before writing anything
         data = (build / info["file"]).read_bytes()

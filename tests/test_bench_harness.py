@@ -928,6 +928,8 @@ def test_shuffle_build_order_controls_keep_or_move_whole_sources(tmp_path):
         shuffle_build.shuffle_build(build, tmp_path / "x", how="source-order", order=["bible", "man"])
     with pytest.raises(SystemExit, match="lacks: fortunes"):
         shuffle_build.shuffle_build(build, tmp_path / "x", how="source-order", order=["fortunes"])
+    with pytest.raises(SystemExit, match="--order is for --how source-order"):
+        shuffle_build.shuffle_build(build, tmp_path / "x", how="within-sources", order=["man", "bible"])
     with pytest.raises(SystemExit, match="not in this build"):
         shuffle_build.shuffle_build(build, tmp_path / "x", langs=["fr"])
     manifest["languages"]["en"]["sources"]["man"]["lines"] = 3
