@@ -956,3 +956,41 @@ def test_vector_losses_reads_each_sides_training_record(tmp_path):
     assert [(r["side"], r["lang"], r["epoch_loss"], r["shuffle"]) for r in rows] == [("src", "en", [2.0, 1.8, 1.9], True)]
     vector_losses.main([str(study), "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path), "--name", "v"])
     assert "2.000 1.800 1.900 | 2 |" in (tmp_path / "v.md").read_text()
+
+
+def test_isomorphism_probe_tells_a_matched_pair_from_a_mismatched_one(tmp_path):
+    """On the cipher fixture the gold pairs' geometries agree; with the target rows shuffled they do not; too few
+    gold pairs is one line."""
+    import json
+
+    import isomorphism_probe as ip
+    import numpy as np
+
+    from udm import Embeddings
+
+    root = Path(__file__).resolve().parents[1]
+    code = Embeddings.load(root / "tests/data/as_cipher_code.npz")
+    rows = np.random.default_rng(0).permutation(len(code))
+    Embeddings(code.words, code.vectors[rows]).save(tmp_path / "scrambled.npz")
+    cells = [{"method": "procrustes", "status": "ok", "seed": 0, "p1": 0.99},
+             {"method": "gw", "status": "ok", "seed": 0, "p1": 0.98}]
+    for name, tgt in (("matched", root / "tests/data/as_cipher_code.npz"), ("scrambled", tmp_path / "scrambled.npz")):
+        setting = {"pair": "en-cipher", "cells": cells,
+                   "vectors": {"src": {"path": str(root / "tests/data/as_cipher_en.npz")}, "tgt": {"path": str(tgt)}}}
+        (tmp_path / f"{name}.json").write_text(json.dumps({"settings": [setting]}))
+    argv = ["--lexicon", str(root / "corpora/fixtures/cipher.train.txt"),
+            "--study", str(tmp_path / "matched.json"), "--study", str(tmp_path / "scrambled.json"),
+            "--top", "1000", "--pairs", "300", "--out-dir", str(tmp_path), "--name", "iso"]
+    assert ip.main(argv) == 0
+    matched, scrambled = json.loads((tmp_path / "iso.json").read_text())["rows"]
+    assert matched["pairs"] == scrambled["pairs"] == 300 and matched["gw"] == 0.98
+    assert matched["relational"] > 0.5 and matched["knn"] > 0.2 and matched["fit"] > 0.5
+    assert abs(scrambled["relational"]) < 0.1 and scrambled["knn"] < 0.05 and scrambled["fit"] < matched["fit"]
+    assert matched["spectral"] >= 0 and "| relational |" in (tmp_path / "iso.md").read_text()
+    unrelated = tmp_path / "unrelated.txt"
+    unrelated.write_text("zzzq yyyq\n")
+    with pytest.raises(SystemExit, match="matched.json: only 0 gold pairs"):
+        ip.main(["--lexicon", str(unrelated)] + argv[2:4] + ["--name", "bad"])
+    assert not (tmp_path / "bad.md").exists()
+    with pytest.raises(SystemExit, match="^error: "):
+        ip.main(["--lexicon", str(tmp_path / "missing.txt")] + argv[2:4] + ["--name", "bad"])
