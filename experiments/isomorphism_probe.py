@@ -12,6 +12,10 @@ measures of how alike the two spaces' geometries are (they use the gold lexicon:
   target side (the neighbourhood view of isomorphism, Sogaard et al. 2018);
 * ``fit``: mean cosine of the gold pairs after the orthogonal Procrustes map fitted on them (in sample: how
   much of the pairing one rotation can explain);
+* ``start_order``: Spearman correlation of the gold pairs' projections on each side's mean over its top
+  ``--coarse`` normalised words. gw's deterministic start is the independent coupling, whose linearised cost is
+  rank one, ``-2 (x . mean_x)(y . mean_y)``: its first step matches words by these projections, so this is how
+  right that first step is;
 * ``spectral`` (no lexicon): mean absolute difference of the log singular values of the two sides' top-``--top``
   normalised matrices, the input gw sees (lower = more alike; the spectral view of Dubossarsky et al. 2020).
 
@@ -35,15 +39,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bli_core import SUCCESS_P1, spearman  # noqa: E402
 from probe_common import ROOT, fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
 from udm.procrustes import procrustes  # noqa: E402
-
-SUCCESS = 0.05  # the study's success threshold (bli_core): P@1 above 5%
-
 
 def one_to_one_pairs(lexicon: Lexicon, src: Embeddings, tgt: Embeddings, top: int, n_pairs: int) -> np.ndarray:
     """Index pairs (source rank, target rank) of gold translations within the top ``top`` words of each side:
@@ -114,6 +116,8 @@ def study_row(study: Path, args: argparse.Namespace, spec: str) -> dict:
            "tgt": local_path(vec["tgt"]["path"]).name, "pairs": int(len(pairs)),
            "procrustes": p1.get("procrustes"), "gw": p1.get("gw"), "wp": p1.get("wp")}
     row.update(isomorphism(x[pairs[:, 0]], y[pairs[:, 1]], args.k))
+    m = min(args.coarse, len(x), len(y))
+    row["start_order"] = spearman(x[pairs[:, 0]] @ x[:m].mean(0), y[pairs[:, 1]] @ y[:m].mean(0))
     n = min(args.top, len(x), len(y))
     row["spectral"] = spectral_distance(x[:n], y[:n])
     return row
@@ -121,8 +125,8 @@ def study_row(study: Path, args: argparse.Namespace, spec: str) -> dict:
 
 def separation(rows: list[dict], key: str) -> str:
     """The measure's range over the studies where gw found the map and where it did not."""
-    ok = [r[key] for r in rows if r["gw"] is not None and r["gw"] > SUCCESS]
-    bad = [r[key] for r in rows if r["gw"] is not None and r["gw"] <= SUCCESS]
+    ok = [r[key] for r in rows if r["gw"] is not None and r["gw"] > SUCCESS_P1]
+    bad = [r[key] for r in rows if r["gw"] is not None and r["gw"] <= SUCCESS_P1]
     rng = lambda v: f"{min(v):.4f}-{max(v):.4f} ({len(v)})" if v else "none"  # noqa: E731
     return f"| {key} | {rng(ok)} | {rng(bad)} |"
 
@@ -136,6 +140,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--top", type=int, default=5000, help="gold pairs among this many most frequent words a side")
     ap.add_argument("--pairs", type=int, default=2000, help="the most frequent one-to-one gold pairs used")
     ap.add_argument("--k", type=int, default=10, help="neighbours for the k-NN overlap")
+    ap.add_argument("--coarse", type=int, default=2000, help="words whose mean gives start_order (gw's coarse stage)")
     ap.add_argument("--name", default="isomorphism")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
@@ -149,24 +154,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (UdmError, OSError, KeyError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     meta = probe_meta("isomorphism_probe.py", argv, t_start, lexicon=args.lexicon, top=args.top,
-                      pairs=args.pairs, k=args.k, normalize=spec)
+                      pairs=args.pairs, k=args.k, coarse=args.coarse, normalize=spec)
     lines = report_header("Isomorphism of the vector pairs, next to what matching found", "isomorphism_probe.py", meta)
     lines += [f"- gold pairs: one-to-one, among the top {args.top} words a side, the {args.pairs} most frequent "
               f"source words; normalisation `{spec}`; k = {args.k}",
               "- P@1: CSLS, from each study's cells (seed 0); `relational` = Pearson r of the pairs' cosines across "
               "the two sides; `knn` = mean Jaccard of the k nearest neighbours; `fit` = mean cosine after the "
-              "orthogonal Procrustes map fitted on the same pairs (in sample); `spectral` = mean |difference| of "
+              "orthogonal Procrustes map fitted on the same pairs (in sample); `start_order` = Spearman of the "
+              f"pairs' projections on each side's mean over its top {args.coarse} words (what gw's first step "
+              "matches by); `spectral` = mean |difference| of "
               f"the log singular values of the top {args.top} normalised words (no lexicon; lower = more alike)\n",
               "| study | pair | vectors (src / tgt) | pairs | supervised P@1 | gw P@1 | wp P@1 | relational | knn | fit "
-              "| spectral |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| start_order | spectral |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['study']} | {r['pair']} | {r['src']} / {r['tgt']} | {r['pairs']} | {pct(r['procrustes'])} "
                      f"| {pct(r['gw'])} | {pct(r['wp'])} | {fmt(r['relational'], 4)} | {fmt(r['knn'], 4)} "
-                     f"| {fmt(r['fit'], 4)} | {fmt(r['spectral'], 4)} |")
-    lines += ["", f"Range of each measure where gw found the map (P@1 > {100 * SUCCESS:.0f}%) and where it did not "
+                     f"| {fmt(r['fit'], 4)} | {fmt(r['start_order'], 4)} | {fmt(r['spectral'], 4)} |")
+    lines += ["", f"Range of each measure where gw found the map (P@1 > {100 * SUCCESS_P1:.0f}%) and where it did not "
               "(number of studies):\n", "| measure | gw succeeded | gw failed |", "|---|---|---|"]
-    lines += [separation(rows, key) for key in ("relational", "knn", "fit", "spectral")]
+    lines += [separation(rows, key) for key in ("relational", "knn", "fit", "start_order", "spectral")]
     write_probe_report(args, meta, rows, lines)
     return 0
 
