@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
+from bli_core import spearman  # noqa: E402
 from failure_probe import load_space, space_label  # noqa: E402
 from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 from refine_length_probe import jaccard  # noqa: E402
@@ -137,7 +137,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sup = next(r for r in rows if r["space"] == space and r["map"] == "supervised")
         uns = [r for r in rows if r["space"] == space and not r["map"].startswith("supervised")]
         pick = max(uns, key=lambda r: r["criterion"])
-        rho = spearmanr([r["criterion"] for r in uns], [r["p1"] for r in uns]).correlation if len(uns) > 2 else None
+        rho = spearman([r["criterion"] for r in uns], [r["p1"] for r in uns])
         lines.append(f"| {space} | {100 * sup['p1']:.1f} | {pick['map']} | {100 * pick['p1']:.1f} | "
                      f"{pick['p1'] / max(1e-9, sup['p1']):.2f} | {100 * max(r['p1'] for r in uns):.1f} | "
                      f"{sum(r['criterion'] > sup['criterion'] for r in uns)}/{len(uns)} | {fmt(rho, 2)} |")
