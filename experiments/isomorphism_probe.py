@@ -123,12 +123,16 @@ def study_row(study: Path, args: argparse.Namespace, spec: str) -> dict:
     return row
 
 
-def separation(rows: list[dict], key: str) -> str:
-    """The measure's range over the studies where gw found the map and where it did not."""
-    ok = [r[key] for r in rows if r["gw"] is not None and r["gw"] > SUCCESS_P1]
-    bad = [r[key] for r in rows if r["gw"] is not None and r["gw"] <= SUCCESS_P1]
+def separation(rows: list[dict], key: str) -> list[str]:
+    """Per pair, the measure's range over the studies where gw found the map and where it did not."""
     rng = lambda v: f"{min(v):.4f}-{max(v):.4f} ({len(v)})" if v else "none"  # noqa: E731
-    return f"| {key} | {rng(ok)} | {rng(bad)} |"
+    out = []
+    for pair in dict.fromkeys(r["pair"] for r in rows):
+        mine = [r for r in rows if r["pair"] == pair and r["gw"] is not None]
+        ok = [r[key] for r in mine if r["gw"] > SUCCESS_P1]
+        bad = [r[key] for r in mine if r["gw"] <= SUCCESS_P1]
+        out.append(f"| {key} | {pair} | {rng(ok)} | {rng(bad)} |")
+    return out
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -172,8 +176,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                      f"| {pct(r['gw'])} | {pct(r['wp'])} | {fmt(r['relational'], 4)} | {fmt(r['knn'], 4)} "
                      f"| {fmt(r['fit'], 4)} | {fmt(r['start_order'], 4)} | {fmt(r['spectral'], 4)} |")
     lines += ["", f"Range of each measure where gw found the map (P@1 > {100 * SUCCESS_P1:.0f}%) and where it did not "
-              "(number of studies):\n", "| measure | gw succeeded | gw failed |", "|---|---|---|"]
-    lines += [separation(rows, key) for key in ("relational", "knn", "fit", "start_order", "spectral")]
+              "(number of studies), per pair:\n", "| measure | pair | gw succeeded | gw failed |", "|---|---|---|---|"]
+    lines += [line for key in ("relational", "knn", "fit", "start_order", "spectral") for line in separation(rows, key)]
     write_probe_report(args, meta, rows, lines)
     return 0
 
