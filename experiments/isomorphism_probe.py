@@ -47,6 +47,7 @@ from udm.errors import UdmError  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
 from udm.procrustes import procrustes  # noqa: E402
 
+
 def one_to_one_pairs(lexicon: Lexicon, src: Embeddings, tgt: Embeddings, top: int, n_pairs: int) -> np.ndarray:
     """Index pairs (source rank, target rank) of gold translations within the top ``top`` words of each side:
     source words in frequency order, each given its first gold target not used yet; the ``n_pairs`` first."""
