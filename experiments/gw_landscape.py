@@ -49,6 +49,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--full-lexicon", required=True, help="the whole gold lexicon (to count correct seed pairs)")
     ap.add_argument("--n", type=int, default=5000, help="GW words (the aligner's n_words)")
     ap.add_argument("--random-starts", type=int, default=3)
+    ap.add_argument("--coarse", default=None,
+                    help="comma-separated coarse-stage sizes: one coarse-to-fine row per size (default: the gw "
+                         "aligner's) instead of the cold and default rows; the deterministic start sorts words by "
+                         "their projection on the mean of the first stage's words")
     ap.add_argument("--random-only", action="store_true",
                     help="skip the cold / oracle / coarse-to-fine rows (the oracle objective is still reported)")
     args = ap.parse_args(argv)
@@ -86,7 +90,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     n = min(args.n, len(x), len(y))
     xt, yt = torch.from_numpy(x[:n]), torch.from_numpy(y[:n])
-    if not args.random_only:
+    if not args.random_only and args.coarse is None:
         for steps in (30, 60):
             t0 = time.time()
             plan, _ = gw_coupling(xt, yt, max_iter=steps)
@@ -97,9 +101,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     gw = get_aligner("gw", n_words=n, progress=False, seed=args.seed)
     coarse = min(gw.coarse_words, n)
     if not args.random_only:
-        t0 = time.time()
-        plan, _ = staged_gw_coupling(x, y, [coarse, n], max_iter=gw.max_iter)
-        record(f"coarse-to-fine ({coarse} -> {n} words, the gw default)", n, plan, xt, yt, t0)
+        sizes = [coarse] if args.coarse is None else [min(int(v), n) for v in args.coarse.split(",")]
+        for m in sizes:
+            t0 = time.time()
+            plan, _ = staged_gw_coupling(x, y, [m, n], max_iter=gw.max_iter)
+            default = ", the gw default" if m == coarse else ""
+            record(f"coarse-to-fine ({m} -> {n} words{default})", n, plan, xt, yt, t0)
     rng = np.random.default_rng(args.seed)
     for r in range(args.random_starts):
         q = torch.linalg.qr(torch.from_numpy(rng.standard_normal((d, d))).float())[0]
