@@ -43,13 +43,24 @@ from udm.procrustes import procrustes  # noqa: E402
 from udm.refinement import refine  # noqa: E402
 
 
+def sizes_list(text: str) -> list[int]:
+    """``--coarse``: comma-separated word counts, each at least 2 (argparse turns the error into one line)."""
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated word counts, got {text!r}") from None
+    if any(v < 2 for v in sizes):
+        raise argparse.ArgumentTypeError(f"every size must be at least 2, got {text!r}")
+    return sizes
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pair_args(ap, "gw_landscape")
     ap.add_argument("--full-lexicon", required=True, help="the whole gold lexicon (to count correct seed pairs)")
     ap.add_argument("--n", type=int, default=5000, help="GW words (the aligner's n_words)")
     ap.add_argument("--random-starts", type=int, default=3)
-    ap.add_argument("--coarse", default=None,
+    ap.add_argument("--coarse", default=None, type=sizes_list,
                     help="comma-separated coarse-stage sizes: one coarse-to-fine row per size (default: the gw "
                          "aligner's) instead of the cold and default rows; the deterministic start sorts words by "
                          "their projection on the mean of the first stage's words")
@@ -101,7 +112,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     gw = get_aligner("gw", n_words=n, progress=False, seed=args.seed)
     coarse = min(gw.coarse_words, n)
     if not args.random_only:
-        sizes = [coarse] if args.coarse is None else [min(int(v), n) for v in args.coarse.split(",")]
+        sizes = [coarse] if args.coarse is None else [min(v, n) for v in args.coarse]
         for m in sizes:
             t0 = time.time()
             plan, _ = staged_gw_coupling(x, y, [m, n], max_iter=gw.max_iter)

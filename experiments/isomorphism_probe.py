@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import SUCCESS_P1, spearman  # noqa: E402
-from probe_common import ROOT, fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import ROOT, find_cached, fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
@@ -92,29 +92,27 @@ def spectral_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(np.log(sx) - np.log(sy))))
 
 
-def local_path(path: str) -> Path:
-    """A study's vector path, or the file of that name in this checkout's cache (studies run in worktrees)."""
-    p = Path(path)
-    return p if p.is_file() else ROOT / "experiments" / "cache" / "vectors" / p.name
-
-
-def study_row(study: Path, args: argparse.Namespace, spec: str) -> dict:
-    """One study's first setting: its P@1s and the isomorphism of its vector pair."""
+def study_row(study: Path, args: argparse.Namespace, spec: str, lexicons: dict[str, Lexicon]) -> dict:
+    """One study's first setting: its P@1s and the isomorphism of its vector pair (``lexicons``: loaded per path)."""
     setting = json.loads(study.read_text())["settings"][0]
-    lexicon = Lexicon.load(args.lexicon.replace("{pair}", setting["pair"]))
+    lex_path = args.lexicon.replace("{pair}", setting["pair"])
+    if lex_path not in lexicons:
+        lexicons[lex_path] = Lexicon.load(lex_path)
+    lexicon = lexicons[lex_path]
     p1 = {}
     for cell in setting["cells"]:
         if cell.get("status") == "ok" and cell.get("seed", 0) == 0:
             p1.setdefault(cell["method"], cell["p1"])
-    vec = setting["vectors"]
-    src = Embeddings.load(local_path(vec["src"]["path"])).top(args.max_vocab)
-    tgt = Embeddings.load(local_path(vec["tgt"]["path"])).top(args.max_vocab)
+    cache = ROOT / "experiments" / "cache"
+    src_path, tgt_path = (find_cached(setting["vectors"][side]["path"], cache, "vectors") for side in ("src", "tgt"))
+    src = Embeddings.load(src_path).top(args.max_vocab)
+    tgt = Embeddings.load(tgt_path).top(args.max_vocab)
     pairs = one_to_one_pairs(lexicon, src, tgt, args.top, args.pairs)
     if len(pairs) < 2 * args.k:
         raise SystemExit(f"{study.name}: only {len(pairs)} gold pairs in the top {args.top} words; need {2 * args.k}")
     x, y = normalize(src.vectors, spec), normalize(tgt.vectors, spec)
-    row = {"study": study.stem, "pair": setting["pair"], "src": local_path(vec["src"]["path"]).name,
-           "tgt": local_path(vec["tgt"]["path"]).name, "pairs": int(len(pairs)),
+    row = {"study": study.stem, "pair": setting["pair"], "src": src_path.name, "tgt": tgt_path.name,
+           "pairs": int(len(pairs)),
            "procrustes": p1.get("procrustes"), "gw": p1.get("gw"), "wp": p1.get("wp")}
     row.update(isomorphism(x[pairs[:, 0]], y[pairs[:, 1]], args.k))
     m = min(args.coarse, len(x), len(y))
@@ -152,9 +150,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     t_start = time.time()
     try:
         spec = get_aligner("gw").normalize
-        rows = []
+        rows: list[dict] = []
+        lexicons: dict[str, Lexicon] = {}
         for study in args.study:
-            rows.append(study_row(Path(study), args, spec))
+            rows.append(study_row(Path(study), args, spec, lexicons))
             log_row(rows[-1])
     except (UdmError, OSError, KeyError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
@@ -173,8 +172,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               "| start_order | spectral |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
     for r in rows:
-        lines.append(f"| {r['study']} | {r['pair']} | {r['src']} / {r['tgt']} | {r['pairs']} | {pct(r['procrustes'])} "
-                     f"| {pct(r['gw'])} | {pct(r['wp'])} | {fmt(r['relational'], 4)} | {fmt(r['knn'], 4)} "
+        lines.append(f"| {r['study']} | {r['pair']} | {r['src']} / {r['tgt']} | {r['pairs']} "
+                     f"| {pct(r['procrustes'])} | {pct(r['gw'])} | {pct(r['wp'])} | {fmt(r['relational'], 4)} | {fmt(r['knn'], 4)} "
                      f"| {fmt(r['fit'], 4)} | {fmt(r['start_order'], 4)} | {fmt(r['spectral'], 4)} |")
     lines += ["", f"Range of each measure where gw found the map (P@1 > {100 * SUCCESS_P1:.0f}%) and where it did not "
               "(number of studies), per pair:\n", "| measure | pair | gw succeeded | gw failed |", "|---|---|---|---|"]

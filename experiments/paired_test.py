@@ -21,18 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from probe_common import probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import find_cached, probe_meta, report_header, write_probe_report  # noqa: E402
 from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 ALPHA = 0.05
-
-
-def find(path: str, cache: Path, sub: str) -> Path:
-    """A file a study names by absolute path, or the file of the same name under ``<cache>/<sub>`` (the study
-    may have run in another checkout or worktree)."""
-    p = Path(path)
-    return p if p.is_file() else cache / sub / p.name
 
 
 def verdict(c, alpha: float = ALPHA) -> str:
@@ -77,9 +70,9 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     if not base_map.is_file():
         return [], [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
     max_vocab = study["meta"]["params"]["max_vocab"]
-    src = Embeddings.load(find(setting["vectors"]["src"]["path"], cache, "vectors")).top(max_vocab)
-    tgt = Embeddings.load(find(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(max_vocab)
-    test = Lexicon.load(find(setting["test_lexicon"], cache, "lexicons"))
+    src = Embeddings.load(find_cached(setting["vectors"]["src"]["path"], cache, "vectors")).top(max_vocab)
+    tgt = Embeddings.load(find_cached(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(max_vocab)
+    test = Lexicon.load(find_cached(setting["test_lexicon"], cache, "lexicons"))
     ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
     rows, missing, reports = [], [], {}
     for c in cells:

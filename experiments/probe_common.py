@@ -73,6 +73,13 @@ def pair_data(src: Embeddings, tgt: Embeddings, train: Lexicon, test: Lexicon) -
     return PairData(src, tgt, train, test, spec, normalize(src.vectors, spec), normalize(tgt.vectors, spec))
 
 
+def find_cached(path: str, cache: Path, sub: str) -> Path:
+    """A file a study names by absolute path, or the file of the same name under ``<cache>/<sub>`` (the study
+    may have run in another checkout or worktree)."""
+    p = Path(path)
+    return p if p.is_file() else cache / sub / p.name
+
+
 def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra: Any) -> dict:
     """Provenance of a probe run: command, date, commit, machine, load, wall time (plus ``extra``)."""
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
