@@ -13,7 +13,7 @@ import pytest
 
 from udm.aligners import get_aligner
 from udm.aligners.auto import AutoAligner
-from udm.aligners.gw import GromovWassersteinAligner
+from udm.aligners.gw import GromovWassersteinAligner, staged_gw_coupling
 from udm.aligners.wasserstein_procrustes import WassersteinProcrustesAligner
 from udm.criteria import gw_criterion, random_orthogonal, sinkhorn_criterion
 from udm.embeddings import Embeddings
@@ -218,3 +218,23 @@ def test_gw_coarse_to_fine_recovers_cipher_and_records_both_stages(cipher):
     assert m.meta["gw_objective"] > 0 and m.meta["gw_coarse_objective"] > 0
     assert not m.failed and m.meta["criterion_headroom_share"] >= m.meta["criterion_headroom_needed"]
     assert p_at_1(m, src, tgt, pairs) >= 0.95
+
+
+def test_gw_first_stage_keeps_the_annealing_start_with_the_highest_objective(cipher):
+    src, tgt, _ = cipher
+    x, y = normalize(src.vectors[:300]), normalize(tgt.vectors[:300])
+    plan, info = staged_gw_coupling(x, y, [300], eps_starts=(1.0, 0.2, 0.05), max_iter=15)
+    tried = info["gw_first_stage_starts"]
+    assert [t["eps_start"] for t in tried] == [1.0, 0.2, 0.05]
+    best = max(tried, key=lambda t: t["objective"])
+    assert info["gw_eps_start"] == best["eps_start"]
+    assert info["gw_objective"] == pytest.approx(best["objective"], rel=1e-5)
+    _, late = staged_gw_coupling(x, y, [300], eps_starts=(1.0, 0.2, 0.05), max_iter=15, deadline=0.0)
+    assert len(late["gw_first_stage_starts"]) == 1  # past the deadline: no further start is begun
+
+
+def test_gw_schedule_is_validated():
+    for bad in (dict(eps_starts=()), dict(eps_starts=(0.2, -1.0)), dict(fine_eps_start=0.0), dict(max_iter=0)):
+        with pytest.raises(UdmError, match="eps|max_iter"):
+            GromovWassersteinAligner(**bad)
+    assert GromovWassersteinAligner(eps_starts=0.3).eps_starts == (0.3,)

@@ -5,7 +5,8 @@ by mirror descent (each step a stabilised Sinkhorn on the linearised GW cost) wi
 to small. With cosine similarities ``Cx = X X^T`` the linearised cost ``-2 Cx T Cy`` is ``-2 X (X^T T Y) Y^T``, so
 the N x N similarity matrices are never formed and one step costs O(N^2 d). Coarse to fine: GW first on the
 ``coarse_words`` most frequent words (cheap, and on real corpora far less prone to a wrong local optimum than
-GW on 5,000 words started cold), then on the ``n_words`` most frequent words started from the coarse coupling.
+GW on 5,000 words started cold), annealed from a few starting epsilons, keeping the run with the highest GW
+objective; then on the ``n_words`` most frequent words, started from the coarse coupling at a small epsilon.
 The coupling's mutual argmax pairs give a seed dictionary -> Procrustes -> initial W, which the base class
 refines over the whole vocabulary.
 """
@@ -23,6 +24,9 @@ from ..errors import UdmError
 from ..ot import as_tensor, coupling_pairs, epsilon_schedule, resolve_device, sinkhorn
 from ..procrustes import procrustes
 from .unsupervised import UnsupervisedAligner
+
+
+EPS_STARTS = (0.2, 0.1)  # first-stage annealing starts (relative epsilon); see GromovWassersteinAligner
 
 
 def gw_coupling(
@@ -82,18 +86,45 @@ def staged_gw_coupling(
     *,
     device: Optional[str | torch.device] = None,
     init: Optional[torch.Tensor] = None,
+    eps_starts: Sequence[float] = (),
+    warm: Optional[dict[str, Any]] = None,
+    deadline: Optional[float] = None,
     **gw_kwargs: Any,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """:func:`gw_coupling` on the top ``stages[0]`` rows, then on each larger top-``m`` started from the previous
-    stage's cross-covariance (coarse to fine). Returns the last stage's coupling and information: the last stage's
-    as ``gw_*`` (plus ``gw_objective``), the earlier ones' as ``gw_coarse_*``."""
+    stage's cross-covariance (coarse to fine).
+
+    The first stage runs once per annealing start in ``eps_starts`` (all from ``init``; empty = once with
+    ``gw_kwargs``) and keeps the coupling with the highest GW objective, the quantity GW maximises, so no
+    dictionary is needed to choose; a start not begun before ``deadline`` is skipped. ``warm`` overrides
+    ``gw_kwargs`` for the warm-started later stages (e.g. a short schedule from a small epsilon, which keeps what
+    the first stage found). Returns the last stage's coupling and information: the last stage's as ``gw_*`` (plus
+    ``gw_objective``), the earlier ones' as ``gw_coarse_*``, and each first-stage start's objective.
+    """
     info: dict[str, Any] = {}
     plan = None
     for k, m in enumerate(stages):
         xt = as_tensor(x[:m], device)
         yt = as_tensor(y[:m], device)
         del plan
-        plan, stage_info = gw_coupling(xt, yt, init=init, **gw_kwargs)
+        plan = None
+        if k == 0:
+            best = -1.0
+            tried = []
+            for eps in list(eps_starts) or [gw_kwargs.get("eps_start", 0.5)]:
+                if tried and deadline is not None and time.perf_counter() > deadline:
+                    break
+                kwargs = {**gw_kwargs, "eps_start": float(eps)}
+                candidate, cand_info = gw_coupling(xt, yt, init=init, deadline=deadline, **kwargs)
+                obj = gw_objective(xt, yt, candidate)
+                tried.append({"eps_start": float(eps), "objective": round(obj, 8), "steps": cand_info["gw_steps"]})
+                if obj > best:
+                    best, plan, stage_info = obj, candidate, {**cand_info, "gw_eps_start": float(eps)}
+                del candidate
+            info["gw_first_stage_starts"] = tried
+        else:
+            kwargs = {**gw_kwargs, **(warm or {})}
+            plan, stage_info = gw_coupling(xt, yt, init=init, deadline=deadline, **kwargs)
         last = k == len(stages) - 1
         prefix = "gw_" if last else "gw_coarse_"
         info.update({prefix + key[3:]: v for key, v in stage_info.items()})
@@ -113,35 +144,59 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     """Entropic Gromov-Wasserstein initialisation on the top ``n_words`` + Procrustes, then shared refinement.
 
     ``n_words`` (default 5000; 20000 is practical on a GPU via ``device="cuda"``), ``coarse_words`` (default
-    2000; the first, cold-started stage; 0 = none), ``eps_start``/``eps_end`` (relative entropic regularisation,
-    annealed), ``max_iter`` mirror-descent steps per stage (a slow schedule matters: on real corpora 30 steps
-    often end in a wrong local optimum that 60 avoid), ``tol``. Memory: a few ``n_words`` x ``n_words``
-    float32 matrices.
+    2000; the first, cold-started stage; 0 = none). The first stage anneals epsilon (relative to the cost's
+    spread) from each of ``eps_starts`` down to ``eps_end`` over ``max_iter`` mirror-descent steps and keeps
+    the run with the highest GW objective: on real corpora which annealing start finds the translation varies
+    from one pair of vector sets to the next, while the objective tells the runs apart without a dictionary.
+    The warm-started ``n_words`` stage anneals from ``fine_eps_start`` over ``fine_max_iter`` steps. ``tol``
+    stops a stage once the coupling stops moving. Memory: a few ``n_words`` x ``n_words`` float32 matrices.
     """
 
     name = "gw"
     min_words = 50
     seed_free_single_start = True  # the first start is deterministic; the seed only draws restarts 2..K
 
-    def __init__(self, *, n_words: int = 5000, coarse_words: int = 2000, eps_start: float = 0.5,
-                 eps_end: float = 0.02, max_iter: int = 60, tol: float = 1e-4, sinkhorn_iter: int = 300, **kwargs):
+    def __init__(self, *, n_words: int = 5000, coarse_words: int = 2000,
+                 eps_starts: Sequence[float] = EPS_STARTS, eps_end: float = 0.02, max_iter: int = 240,
+                 fine_eps_start: float = 0.05, fine_max_iter: int = 30, tol: float = 1e-4, sinkhorn_iter: int = 300,
+                 **kwargs):
         super().__init__(**kwargs)
         if n_words < 2 or coarse_words < 0:
             raise UdmError(f"n_words must be at least 2 and coarse_words at least 0, got {n_words}, {coarse_words}")
+        if isinstance(eps_starts, (int, float)):
+            eps_starts = (eps_starts,)
+        if not eps_starts or min(eps_starts) <= 0 or eps_end <= 0 or fine_eps_start <= 0:
+            raise UdmError(f"epsilons must be positive and eps_starts non-empty, got eps_starts={eps_starts}, "
+                           f"eps_end={eps_end}, fine_eps_start={fine_eps_start}")
+        if max_iter < 1 or fine_max_iter < 1:
+            raise UdmError(f"max_iter and fine_max_iter must be at least 1, got {max_iter}, {fine_max_iter}")
         self.n_words = int(n_words)
         self.coarse_words = int(coarse_words)
-        self.eps_start = float(eps_start)
+        self.eps_starts = tuple(float(e) for e in eps_starts)
         self.eps_end = float(eps_end)
         self.max_iter = int(max_iter)
+        self.fine_eps_start = float(fine_eps_start)
+        self.fine_max_iter = int(fine_max_iter)
         self.tol = float(tol)
         self.sinkhorn_iter = int(sinkhorn_iter)
+
+    def stages(self, n_available: int) -> list[int]:
+        """Word counts of the GW stages on ``n_available`` words a side: [coarse_words,] n_words."""
+        n = min(self.n_words, n_available)
+        return ([self.coarse_words] if 2 <= self.coarse_words < n else []) + [n]
+
+    def schedule(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`staged_gw_coupling` that set this aligner's annealing schedules."""
+        return {"eps_starts": self.eps_starts, "eps_end": self.eps_end, "max_iter": self.max_iter, "tol": self.tol,
+                "sinkhorn_iter": self.sinkhorn_iter,
+                "warm": {"eps_start": self.fine_eps_start, "max_iter": self.fine_max_iter}}
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """GW coupling of the top ``coarse_words``, then of the top ``n_words`` from it -> mutual argmax pairs -> Procrustes."""
+        """GW coupling of the top ``coarse_words`` (best of the annealing starts), then of the top ``n_words``
+        from it -> mutual argmax pairs -> Procrustes."""
         dev = resolve_device(self.device)
-        n = min(self.n_words, len(x), len(y))
         init = None
         if self.run_seed != self.seed:  # later restarts start from a random rotation's cross-covariance
             q = torch.linalg.qr(torch.from_numpy(self.rng.standard_normal((x.shape[1], x.shape[1]))).float())[0]
@@ -149,11 +204,10 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         left = self.time_left()
         deadline = None if left is None else time.perf_counter() + max(left, 0.0)
         t0 = time.perf_counter()
-        stages = ([self.coarse_words] if 2 <= self.coarse_words < n else []) + [n]
-        plan, info = staged_gw_coupling(x, y, stages, device=dev, init=init, eps_start=self.eps_start,
-                                        eps_end=self.eps_end, max_iter=self.max_iter, tol=self.tol,
-                                        sinkhorn_iter=self.sinkhorn_iter, deadline=deadline, progress=self.progress)
-        info.update({"gw_words": n, "gw_stages": stages})
+        stages = self.stages(min(len(x), len(y)))
+        plan, info = staged_gw_coupling(x, y, stages, device=dev, init=init, deadline=deadline,
+                                        progress=self.progress, **self.schedule())
+        info.update({"gw_words": stages[-1], "gw_stages": stages})
         pairs = coupling_pairs(plan, mode="mutual")
         if len(pairs) < max(10, x.shape[1] // 10):
             pairs = coupling_pairs(plan, mode="rows")
