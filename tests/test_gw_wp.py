@@ -227,7 +227,7 @@ def test_gw_first_stage_keeps_the_annealing_start_with_the_highest_objective(cip
     tried = info["gw_first_stage_starts"]
     assert [t["eps_start"] for t in tried] == [1.0, 0.2, 0.05]
     best = max(tried, key=lambda t: t["objective"])
-    assert info["gw_eps_start"] == best["eps_start"]
+    assert info["gw_eps_start"] == best["eps_start"] and info["gw_first_stage"].count("eps ") == 3
     assert info["gw_objective"] == pytest.approx(best["objective"], rel=1e-5)
     _, late = staged_gw_coupling(x, y, [300], eps_starts=(1.0, 0.2, 0.05), max_iter=15, deadline=0.0)
     assert len(late["gw_first_stage_starts"]) == 1  # past the deadline: no further start is begun

@@ -26,7 +26,7 @@ from ..procrustes import procrustes
 from .unsupervised import UnsupervisedAligner
 
 
-EPS_STARTS = (0.2, 0.1)  # first-stage annealing starts (relative epsilon); see GromovWassersteinAligner
+EPS_STARTS = (0.5, 0.2, 0.1)  # first-stage annealing starts (relative epsilon); see GromovWassersteinAligner
 
 
 def gw_coupling(
@@ -122,6 +122,7 @@ def staged_gw_coupling(
                     best, plan, stage_info = obj, candidate, {**cand_info, "gw_eps_start": float(eps)}
                 del candidate
             info["gw_first_stage_starts"] = tried
+            info["gw_first_stage"] = ", ".join(f"eps {t['eps_start']:g}: {t['objective']:.6f}" for t in tried)
         else:
             kwargs = {**gw_kwargs, **(warm or {})}
             plan, stage_info = gw_coupling(xt, yt, init=init, deadline=deadline, **kwargs)
