@@ -326,7 +326,7 @@ def _cipher_cell_spec(refine_iters: int) -> dict:
     """A gw cell on the cipher fixture vectors (seconds to fit)."""
     root = Path(__file__).resolve().parents[1]
     return {"src_vec": str(root / "tests/data/as_cipher_en.npz"), "tgt_vec": str(root / "tests/data/as_cipher_code.npz"),
-            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 1000, "method": "gw", "seed": 0,
+            "test_lex": str(root / "corpora/fixtures/cipher.test.txt"), "max_vocab": 500, "method": "gw", "seed": 0,
             "refine_iters": refine_iters, "time_budget": None, "restarts": 1, "threads": 1}
 
 
