@@ -112,20 +112,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     plan, _ = gw_coupling(xt, yt, init=torch.from_numpy(sup.W) / d)
     record("oracle (from the supervised map), 60 steps", n, plan, xt, yt, t0)
     gw = get_aligner("gw", n_words=n, progress=False, seed=args.seed)
-    coarse = min(gw.coarse_words, n)
+    stages = gw.stages(n)  # the aligner's own stages: [coarse_words, n], or [n] when n is not above coarse_words
     if not args.random_only:
-        sizes = [coarse] if args.coarse is None else [min(v, n) for v in args.coarse]
-        for m in sizes:
+        runs = [stages] if args.coarse is None else [[m, n] if m < n else [n] for m in args.coarse]
+        for run in runs:
             t0 = time.time()
-            plan, _ = staged_gw_coupling(x, y, [m, n], **gw.schedule())
-            default = ", the gw default" if m == coarse else ""
-            record(f"coarse-to-fine ({m} -> {n} words{default})", n, plan, xt, yt, t0)
+            plan, _ = staged_gw_coupling(x, y, run, **gw.schedule())
+            default = ", the gw default" if run == stages else ""
+            record(f"coarse-to-fine ({' -> '.join(map(str, run))} words{default})", n, plan, xt, yt, t0)
     rng = np.random.default_rng(args.seed)
     for r in range(args.random_starts):
         q = torch.linalg.qr(torch.from_numpy(rng.standard_normal((d, d))).float())[0]
         t0 = time.time()
-        plan, info = staged_gw_coupling(x, y, [coarse, n], init=q / d, **gw.schedule())
-        record(f"random rotation {r}, coarse-to-fine (coarse objective {info['gw_coarse_objective']:.6f})",
+        plan, info = staged_gw_coupling(x, y, stages, init=q / d, **gw.schedule())
+        first = info.get("gw_coarse_objective", info["gw_objective"])
+        record(f"random rotation {r}, {' -> '.join(map(str, stages))} words (first-stage objective {first:.6f})",
                n, plan, xt, yt, t0)
 
     meta = run_meta("gw_landscape.py", argv, t_start, args, data, n=n)
