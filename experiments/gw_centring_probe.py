@@ -1,0 +1,150 @@
+"""Does the vectors' centring decide where Gromov-Wasserstein's first stage lands? Measured per pair of spaces.
+
+``gw`` normalises each side as ``unit,center,unit`` over the words it is given (a study passes the top 20k),
+then runs its first stage on the 2,000 most frequent. This probe reruns that first stage (the aligner's own
+annealing starts, best GW objective kept) with each side centred on the mean of a different set of words, and
+for each variant reports: the coupling's correct mutual-argmax pairs (by the whole gold lexicon), its GW
+objective in its own normalisation and in the standard one (the two are not comparable across variants
+otherwise), and, from those pairs on the standard spaces, Procrustes + the shared refinement: CSLS P@1 on the
+study's test split and the dictionary-free MUSE criterion (what an aligner could choose by).
+
+Variants (``--variants``, comma-separated): ``top:M`` centres on the mean of the M most frequent unit vectors
+(``top:20000`` is the standard input when a study loads 20k words; ``top:all`` the vector file's whole
+vocabulary); ``pcs:K`` is the standard input with its top K principal directions removed, renormalised
+("all-but-the-top", Mu & Viswanath 2018). Spaces are named by committed study JSONs (their vector files and
+lexicon split, looked up in ``experiments/cache``)::
+
+    python experiments/gw_centring_probe.py --studies bli_none_ende_order_biblelast,bli_none_ende_order_built \\
+        --variants top:20000,top:all --name gw_centring_ende
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from probe_common import ROOT, fmt, log_row, pair_data, probe_meta, report_header, write_probe_report  # noqa: E402
+
+from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
+from udm.aligners.gw import gw_objective, staged_gw_coupling  # noqa: E402
+from udm.criteria import muse_criterion  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
+from udm.normalize import unit  # noqa: E402
+from udm.ot import coupling_pairs  # noqa: E402
+from udm.procrustes import procrustes  # noqa: E402
+from udm.refinement import refine  # noqa: E402
+
+CACHE = ROOT / "experiments" / "cache"
+
+
+def variant_list(text: str) -> list[str]:
+    """``--variants``: ``top:M`` / ``top:all`` / ``pcs:K`` items (argparse turns the error into one line)."""
+    items = [v.strip() for v in text.split(",") if v.strip()]
+    for v in items:
+        kind, _, arg = v.partition(":")
+        if not ((kind == "top" and (arg == "all" or arg.isdigit())) or (kind == "pcs" and arg.isdigit())):
+            raise argparse.ArgumentTypeError(f"unknown variant {v!r}: use top:M, top:all or pcs:K")
+    return items
+
+
+def gw_input(full: np.ndarray, n: int, variant: str, max_vocab: int = 20000) -> np.ndarray:
+    """The top-``n`` rows of ``full`` (frequency order) normalised as ``variant`` says (unit rows); ``pcs:K``
+    takes its principal directions from the standard input's top ``max_vocab`` words."""
+    kind, _, arg = variant.partition(":")
+    u = unit(np.asarray(full, dtype=np.float32))
+    if kind == "top":
+        m = len(u) if arg == "all" else min(int(arg), len(u))
+        return unit(u[:n] - u[:m].mean(0, keepdims=True))
+    x = unit(u[:max_vocab] - u[:max_vocab].mean(0, keepdims=True))
+    k = int(arg)
+    if k:
+        _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+        x = unit(x - (x @ vt[:k].T) @ vt[:k])
+    return x[:n]
+
+
+def study_space(name: str) -> dict:
+    """The vector files, lexicon split and pair of a committed study's first setting."""
+    path = ROOT / "experiments" / "results" / f"{name}.json"
+    try:
+        setting = json.loads(path.read_text())["settings"][0]
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise SystemExit(f"error: cannot read study {path}: {exc}") from None
+    prefix = Path(setting["test_lexicon"]).name[: -len(".test.txt")]
+    return {"pair": setting["pair"], "src": CACHE / "vectors" / Path(setting["vectors"]["src"]["path"]).name,
+            "tgt": CACHE / "vectors" / Path(setting["vectors"]["tgt"]["path"]).name,
+            "lexicon": CACHE / "lexicons" / prefix, "full_lexicon": CACHE / "lexicons" / f"{setting['pair']}.txt"}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--studies", required=True, help="comma-separated committed study names (experiments/results)")
+    ap.add_argument("--variants", type=variant_list, default=variant_list("top:20000,top:all"))
+    ap.add_argument("--max-vocab", type=int, default=20000, help="words per side, as the studies load them")
+    ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--name", default="gw_centring_probe")
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    gw = get_aligner("gw", progress=False)
+    n = gw.coarse_words
+    rows: list[dict] = []
+    for study in [s.strip() for s in args.studies.split(",") if s.strip()]:
+        space = study_space(study)
+        try:
+            full_src, full_tgt = Embeddings.load(space["src"]), Embeddings.load(space["tgt"])
+            data = pair_data(full_src.top(args.max_vocab), full_tgt.top(args.max_vocab),
+                             Lexicon.load(f"{space['lexicon']}.train.txt"), Lexicon.load(f"{space['lexicon']}.test.txt"))
+            full = Lexicon.load(space["full_lexicon"])
+        except (UdmError, OSError) as exc:
+            raise SystemExit(f"error: {study}: {exc}") from None
+        gold: dict[str, set[str]] = {}
+        for a, b in full.pairs:
+            gold.setdefault(a, set()).add(b)
+        xs, ys = torch.from_numpy(data.x[:n]), torch.from_numpy(data.y[:n])
+        for variant in args.variants:
+            t0 = time.time()
+            xv = gw_input(full_src.vectors, n, variant, args.max_vocab)
+            yv = gw_input(full_tgt.vectors, n, variant, args.max_vocab)
+            plan, info = staged_gw_coupling(xv, yv, [n], **gw.schedule())
+            pairs = coupling_pairs(plan, mode="mutual")
+            correct = sum(1 for i, j in pairs if data.tgt.words[j] in gold.get(data.src.words[i], ()))
+            w0 = procrustes(data.x[pairs[:, 0]], data.y[pairs[:, 1]])
+            w, _ = refine(data.x, data.y, w0, n_iter=args.refine_iters)
+            row = {"study": study, "pair": space["pair"], "variant": variant, "correct_pairs": correct,
+                   "pairs": int(len(pairs)), "objective_own": gw_objective(torch.from_numpy(xv), torch.from_numpy(yv), plan),
+                   "objective_standard": gw_objective(xs, ys, plan), "first_stage": info["gw_first_stage"],
+                   "p1": data.p1(w), "criterion": muse_criterion(data.x @ w, data.y), "seconds": time.time() - t0,
+                   "words": [len(full_src), len(full_tgt)]}
+            rows.append(row)
+            log_row(row)
+
+    meta = probe_meta("gw_centring_probe.py", argv, t_start, coarse_words=n, max_vocab=args.max_vocab,
+                      refine_iters=args.refine_iters)
+    lines = report_header("Gromov-Wasserstein's first stage under different centrings", "gw_centring_probe.py", meta) + [
+        f"- first stage: the `gw` aligner's ({n} words, annealing starts {', '.join(map(str, gw.eps_starts))}, best "
+        "GW objective kept); correct = mutual-argmax pairs of the coupling that the whole gold lexicon lists; "
+        "objective = ||X^T T Y||_F^2 in the variant's own input and in the standard one (top 20k centred); "
+        f"P@1 = CSLS P@1 on the study's test split after Procrustes on the pairs + {args.refine_iters} refinement "
+        "steps on the standard spaces; criterion = MUSE's on those spaces\n",
+        "| study | variant | vocab (src/tgt) | correct / pairs | objective (own) | objective (standard) | P@1 | criterion | s |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['study']} | {r['variant']} | {r['words'][0]}/{r['words'][1]} | {r['correct_pairs']}/{r['pairs']} | "
+                     f"{fmt(r['objective_own'], 6)} | {fmt(r['objective_standard'], 6)} | {fmt(100 * r['p1'], 1)} | "
+                     f"{fmt(r['criterion'], 4)} | {fmt(r['seconds'], 0)} |")
+    write_probe_report(args, meta, rows, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
