@@ -10,7 +10,8 @@ study's test split and the dictionary-free MUSE criterion (what an aligner could
 
 Variants (``--variants``, comma-separated): ``top:M`` centres on the mean of the M most frequent unit vectors
 (``top:20000`` is the standard input when a study loads 20k words; ``top:all`` the vector file's whole
-vocabulary); ``tail:M`` on the mean of the words ranked M to ``--max-vocab`` (the rarer words a study loads);
+vocabulary); ``tail:M`` on the mean of the words ranked M to ``--max-vocab`` (the rarer words a study loads); ``scale:A``
+subtracts A times the mean of the top ``--max-vocab`` words (A > 1 over-centres);
 ``pcs:K`` is the standard input with its top K principal directions removed, renormalised
 ("all-but-the-top", Mu & Viswanath 2018). Spaces are named by committed study JSONs (their vector files and
 lexicon split, looked up in ``experiments/cache``)::
@@ -51,8 +52,9 @@ def variant_list(text: str) -> list[str]:
     items = [v.strip() for v in text.split(",") if v.strip()]
     for v in items:
         kind, _, arg = v.partition(":")
-        if not ((kind == "top" and (arg == "all" or arg.isdigit())) or (kind in ("pcs", "tail") and arg.isdigit())):
-            raise argparse.ArgumentTypeError(f"unknown variant {v!r}: use top:M, top:all, tail:M or pcs:K")
+        if not ((kind == "top" and (arg == "all" or arg.isdigit())) or (kind in ("pcs", "tail") and arg.isdigit())
+                or (kind == "scale" and arg.replace(".", "", 1).isdigit())):
+            raise argparse.ArgumentTypeError(f"unknown variant {v!r}: use top:M, top:all, tail:M, scale:A or pcs:K")
     return items
 
 
@@ -66,6 +68,8 @@ def gw_input(full: np.ndarray, n: int, variant: str, max_vocab: int = 20000) -> 
         return unit(u[:n] - u[:m].mean(0, keepdims=True))
     if kind == "tail":
         return unit(u[:n] - u[int(arg):max_vocab].mean(0, keepdims=True))
+    if kind == "scale":
+        return unit(u[:n] - float(arg) * u[:max_vocab].mean(0, keepdims=True))
     x = unit(u[:max_vocab] - u[:max_vocab].mean(0, keepdims=True))
     k = int(arg)
     if k:
