@@ -117,7 +117,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         runs = [stages] if args.coarse is None else [[m, n] if m < n else [n] for m in args.coarse]
         for run in runs:
             t0 = time.time()
-            plan, _ = staged_gw_coupling(x, y, run, **gw.schedule())
+            views = gw.views(src.vectors, tgt.vectors, run[0])  # the aligner's extra first-stage view(s)
+            plan, _ = staged_gw_coupling(x, y, run, views=views, choose=gw.view_score(x, y) if views else None,
+                                         **gw.schedule())
             default = ", the gw default" if run == stages else ""
             record(f"coarse-to-fine ({' -> '.join(map(str, run))} words{default})", n, plan, xt, yt, t0)
     rng = np.random.default_rng(args.seed)

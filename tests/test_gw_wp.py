@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from udm.aligners import get_aligner
 from udm.aligners.auto import AutoAligner
-from udm.aligners.gw import GromovWassersteinAligner, staged_gw_coupling
+from udm.aligners.gw import GromovWassersteinAligner, gw_objective, staged_gw_coupling
 from udm.aligners.wasserstein_procrustes import WassersteinProcrustesAligner
 from udm.criteria import gw_criterion, random_orthogonal, sinkhorn_criterion
 from udm.embeddings import Embeddings
@@ -233,8 +234,31 @@ def test_gw_first_stage_keeps_the_annealing_start_with_the_highest_objective(cip
     assert len(late["gw_first_stage_starts"]) == 1  # past the deadline: no further start is begun
 
 
+def test_gw_first_stage_views_are_compared_by_one_score(cipher):
+    src, tgt, _ = cipher
+    x, y = normalize(src.vectors[:300]), normalize(tgt.vectors[:300])
+    rng = np.random.default_rng(0)
+    noise = [normalize(rng.standard_normal(v.shape).astype(np.float32)) for v in (x, y)]  # nothing to find
+    views = [("noise", noise[0], noise[1], [0.5])]
+    _, info = staged_gw_coupling(x, y, [300], eps_starts=(0.5, 0.2), max_iter=15, views=views)
+    assert [t["view"] for t in info["gw_first_stage_starts"]] == ["", "", "noise"]
+    assert "noise eps 0.5" in info["gw_first_stage"] and info["gw_view_scores"].startswith("standard: ")
+    assert info["gw_view"] == "standard"  # default score: the GW objective on the standard input
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    _, flipped = staged_gw_coupling(x, y, [300], eps_starts=(0.5,), max_iter=15, views=views,
+                                    choose=lambda plan: -gw_objective(xt, yt, plan))
+    assert flipped["gw_view"] == "noise"  # a given score decides between the views
+
+    aligner = GromovWassersteinAligner(coarse_words=100, n_words=300)
+    (label, xv, yv, starts), = aligner.views(src.vectors, tgt.vectors, 100)
+    assert label == "overcentred 1.5" and xv.shape == (100, src.dim) and starts == [aligner.eps_starts[0]]
+    assert np.allclose(np.linalg.norm(xv, axis=1), 1.0, atol=1e-5)
+    assert GromovWassersteinAligner(overcentre=0).views(src.vectors, tgt.vectors, 100) == []
+
+
 def test_gw_schedule_is_validated():
-    for bad in (dict(eps_starts=()), dict(eps_starts=(0.2, -1.0)), dict(fine_eps_start=0.0), dict(max_iter=0)):
-        with pytest.raises(UdmError, match="eps|max_iter"):
+    for bad in (dict(eps_starts=()), dict(eps_starts=(0.2, -1.0)), dict(fine_eps_start=0.0), dict(max_iter=0),
+                dict(overcentre=-1.0)):
+        with pytest.raises(UdmError, match="eps|max_iter|overcentre"):
             GromovWassersteinAligner(**bad)
     assert GromovWassersteinAligner(eps_starts=0.3).eps_starts == (0.3,)

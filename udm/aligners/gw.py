@@ -13,7 +13,7 @@ refines over the whole vocabulary.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..embeddings import Embeddings
 from ..errors import UdmError
+from ..normalize import unit
 from ..ot import as_tensor, coupling_pairs, epsilon_schedule, resolve_device, sinkhorn
 from ..procrustes import procrustes
 from .unsupervised import UnsupervisedAligner
@@ -87,6 +88,8 @@ def staged_gw_coupling(
     device: Optional[str | torch.device] = None,
     init: Optional[torch.Tensor] = None,
     eps_starts: Sequence[float] = (),
+    views: Sequence[tuple[str, np.ndarray, np.ndarray, Sequence[float]]] = (),
+    choose: Optional[Callable[[torch.Tensor], float]] = None,
     warm: Optional[dict[str, Any]] = None,
     deadline: Optional[float] = None,
     **gw_kwargs: Any,
@@ -96,7 +99,11 @@ def staged_gw_coupling(
 
     The first stage runs once per annealing start in ``eps_starts`` (all from ``init``; empty = once with
     ``gw_kwargs``) and keeps the coupling with the highest GW objective, the quantity GW maximises, so no
-    dictionary is needed to choose; a start not begun before ``deadline`` is skipped. ``warm`` overrides
+    dictionary is needed to choose; a start not begun before ``deadline`` is skipped. ``views`` adds first-stage
+    runs on other inputs for the same words, ``(label, x_view, y_view, eps_starts)`` (e.g. differently centred
+    rows, which can lead GW to another optimum); each view keeps its best start by its own objective, and the
+    views' couplings are then compared by ``choose(coupling)`` (higher = better; default: the GW objective on
+    the top rows of ``x``/``y``), as objectives of different inputs are not comparable. ``warm`` overrides
     ``gw_kwargs`` for the warm-started later stages (e.g. a short schedule from a small epsilon, which keeps what
     the first stage found). Returns the last stage's coupling and information: the last stage's as ``gw_*`` (plus
     ``gw_objective``), the earlier ones' as ``gw_coarse_*``, and each first-stage start's objective.
@@ -109,20 +116,37 @@ def staged_gw_coupling(
         del plan
         plan = None
         if k == 0:
-            best = -1.0
-            tried = []
-            for eps in list(eps_starts) or [gw_kwargs.get("eps_start", 0.5)]:
-                if tried and deadline is not None and time.perf_counter() > deadline:
-                    break
-                kwargs = {**gw_kwargs, "eps_start": float(eps)}
-                candidate, cand_info = gw_coupling(xt, yt, init=init, deadline=deadline, **kwargs)
-                obj = gw_objective(xt, yt, candidate)
-                tried.append({"eps_start": float(eps), "objective": round(obj, 8), "steps": cand_info["gw_steps"]})
-                if obj > best:
-                    best, plan, stage_info = obj, candidate, {**cand_info, "gw_eps_start": float(eps)}
-                del candidate
+            tried: list[dict[str, Any]] = []
+            winners: list[tuple[str, torch.Tensor, dict[str, Any]]] = []
+            inputs = [("", x, y, list(eps_starts) or [gw_kwargs.get("eps_start", 0.5)])] + list(views)
+            for label, xv, yv, starts in inputs:
+                xv, yv = (xt, yt) if not label else (as_tensor(xv[:m], device), as_tensor(yv[:m], device))
+                best = -1.0
+                for eps in starts:
+                    if tried and deadline is not None and time.perf_counter() > deadline:
+                        break
+                    candidate, cand_info = gw_coupling(xv, yv, init=init, deadline=deadline,
+                                                       **{**gw_kwargs, "eps_start": float(eps)})
+                    obj = gw_objective(xv, yv, candidate)
+                    tried.append({"view": label, "eps_start": float(eps), "objective": round(obj, 8),
+                                  "steps": cand_info["gw_steps"]})
+                    if obj > best:
+                        best, view_best = obj, (label or "standard", candidate,
+                                                {**cand_info, "gw_eps_start": float(eps)})
+                    del candidate
+                if best >= 0:
+                    winners.append(view_best)
+                    del view_best
+            scores = [(choose or (lambda p: gw_objective(xt, yt, p)))(w[1]) for w in winners]
+            pick = int(np.argmax(scores))
+            label, plan, stage_info = winners[pick]
+            stage_info = {**stage_info, "gw_view": label}
+            if len(winners) > 1:
+                info["gw_view_scores"] = ", ".join(f"{w[0]}: {sc:.6f}" for w, sc in zip(winners, scores))
+            del winners
             info["gw_first_stage_starts"] = tried
-            info["gw_first_stage"] = ", ".join(f"eps {t['eps_start']:g}: {t['objective']:.6f}" for t in tried)
+            info["gw_first_stage"] = ", ".join(f"{t['view'] + ' ' if t['view'] else ''}eps {t['eps_start']:g}: "
+                                               f"{t['objective']:.6f}" for t in tried)
         else:
             kwargs = {**gw_kwargs, **(warm or {})}
             plan, stage_info = gw_coupling(xt, yt, init=init, deadline=deadline, **kwargs)
@@ -133,6 +157,13 @@ def staged_gw_coupling(
         if not last:
             init = xt.T @ (plan @ yt)
     return plan, info
+
+
+def coupling_seed_pairs(plan: torch.Tensor, dim: int) -> np.ndarray:
+    """A coupling's seed dictionary: its mutual-argmax pairs, or each row's argmax when those are too few for a
+    ``dim``-dimensional Procrustes fit."""
+    pairs = coupling_pairs(plan, mode="mutual")
+    return pairs if len(pairs) >= max(10, dim // 10) else coupling_pairs(plan, mode="rows")
 
 
 def gw_objective(x: torch.Tensor, y: torch.Tensor, plan: torch.Tensor) -> float:
@@ -149,6 +180,11 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     spread) from each of ``eps_starts`` down to ``eps_end`` over ``max_iter`` mirror-descent steps and keeps
     the run with the highest GW objective: on real corpora which annealing start finds the translation varies
     from one pair of vector sets to the next, while the objective tells the runs apart without a dictionary.
+    With ``overcentre`` A (default 1.5; 0 = off) the first stage also runs once on each side's unit rows minus A
+    times their mean (over-centred: a shared offset that orders the words alike on both sides, which on some
+    real spaces leads GW to the translation where plain centring does not); the two views' best couplings are
+    compared by the dictionary-free criterion of the map each seeds (objectives of different inputs are not
+    comparable).
     The warm-started ``n_words`` stage anneals from ``fine_eps_start`` over ``fine_max_iter`` steps. ``tol``
     stops a stage once the coupling stops moving. Memory: a few ``n_words`` x ``n_words`` float32 matrices.
     """
@@ -160,7 +196,7 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     def __init__(self, *, n_words: int = 5000, coarse_words: int = 2000,
                  eps_starts: Sequence[float] = EPS_STARTS, eps_end: float = 0.02, max_iter: int = 240,
                  fine_eps_start: float = 0.05, fine_max_iter: int = 30, tol: float = 1e-4, sinkhorn_iter: int = 300,
-                 **kwargs):
+                 overcentre: float = 1.5, **kwargs):
         super().__init__(**kwargs)
         if n_words < 2 or coarse_words < 0:
             raise UdmError(f"n_words must be at least 2 and coarse_words at least 0, got {n_words}, {coarse_words}")
@@ -169,6 +205,8 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         if not eps_starts or min(eps_starts) <= 0 or eps_end <= 0 or fine_eps_start <= 0:
             raise UdmError(f"epsilons must be positive and eps_starts non-empty, got eps_starts={eps_starts}, "
                            f"eps_end={eps_end}, fine_eps_start={fine_eps_start}")
+        if overcentre < 0:
+            raise UdmError(f"overcentre must be 0 (off) or positive, got {overcentre}")
         if max_iter < 1 or fine_max_iter < 1:
             raise UdmError(f"max_iter and fine_max_iter must be at least 1, got {max_iter}, {fine_max_iter}")
         self.n_words = int(n_words)
@@ -180,11 +218,32 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         self.fine_max_iter = int(fine_max_iter)
         self.tol = float(tol)
         self.sinkhorn_iter = int(sinkhorn_iter)
+        self.overcentre = float(overcentre)
 
     def stages(self, n_available: int) -> list[int]:
         """Word counts of the GW stages on ``n_available`` words a side: [coarse_words,] n_words."""
         n = min(self.n_words, n_available)
         return ([self.coarse_words] if 2 <= self.coarse_words < n else []) + [n]
+
+    def views(self, src: np.ndarray, tgt: np.ndarray, n: int) -> list[tuple[str, np.ndarray, np.ndarray, list[float]]]:
+        """The first stage's extra input for the top ``n`` words (see :func:`staged_gw_coupling`): with
+        ``overcentre`` A > 0, each side's unit rows minus A times their mean over all the words given, annealed
+        from the first of ``eps_starts``; none when A is 0."""
+        if not self.overcentre:
+            return []
+        sides = []
+        for raw in (src, tgt):
+            u = unit(np.asarray(raw, dtype=np.float32))
+            sides.append(unit(u[:n] - self.overcentre * u.mean(0, keepdims=True)).astype(np.float32))
+        return [(f"overcentred {self.overcentre:g}", sides[0], sides[1], [self.eps_starts[0]])]
+
+    def view_score(self, x: np.ndarray, y: np.ndarray) -> Callable[[torch.Tensor], float]:
+        """How the first stage's views are compared: the criterion of the Procrustes map a coupling seeds on the
+        normalised ``x``/``y`` (a dictionary-free score on the standard input, whatever view found the coupling)."""
+        def score(plan: torch.Tensor) -> float:
+            pairs = coupling_seed_pairs(plan, x.shape[1])
+            return self.criterion(x @ procrustes(x[pairs[:, 0]], y[pairs[:, 1]]), y)
+        return score
 
     def schedule(self) -> dict[str, Any]:
         """The keyword arguments of :func:`staged_gw_coupling` that set this aligner's annealing schedules."""
@@ -206,12 +265,12 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         deadline = None if left is None else time.perf_counter() + max(left, 0.0)
         t0 = time.perf_counter()
         stages = self.stages(min(len(x), len(y)))
-        plan, info = staged_gw_coupling(x, y, stages, device=dev, init=init, deadline=deadline,
-                                        progress=self.progress, **self.schedule())
+        views = self.views(src.vectors, tgt.vectors, stages[0])
+        plan, info = staged_gw_coupling(x, y, stages, device=dev, init=init, deadline=deadline, views=views,
+                                        choose=self.view_score(x, y) if views else None, progress=self.progress,
+                                        **self.schedule())
         info.update({"gw_words": stages[-1], "gw_stages": stages})
-        pairs = coupling_pairs(plan, mode="mutual")
-        if len(pairs) < max(10, x.shape[1] // 10):
-            pairs = coupling_pairs(plan, mode="rows")
+        pairs = coupling_seed_pairs(plan, x.shape[1])
         del plan
         w = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
         info.update({"gw_pairs": int(len(pairs)), "gw_seconds": round(time.perf_counter() - t0, 3),
