@@ -240,8 +240,10 @@ def test_gw_first_stage_views_are_compared_by_one_score(cipher):
     rng = np.random.default_rng(0)
     noise = [normalize(rng.standard_normal(v.shape).astype(np.float32)) for v in (x, y)]  # nothing to find
     views = [("noise", noise[0], noise[1], [0.5])]
-    _, info = staged_gw_coupling(x, y, [300], eps_starts=(0.5, 0.2), max_iter=15, views=views)
+    _, info = staged_gw_coupling(x, y, [300], eps_starts=(0.5, 0.2), max_iter=15, views=views,
+                                 view_kwargs={"max_iter": 5})
     assert [t["view"] for t in info["gw_first_stage_starts"]] == ["", "", "noise"]
+    assert [t["steps"] for t in info["gw_first_stage_starts"]][2] <= 5 < info["gw_first_stage_starts"][0]["steps"]
     assert "noise eps 0.5" in info["gw_first_stage"] and info["gw_view_scores"].startswith("standard: ")
     assert info["gw_view"] == "standard"  # default score: the GW objective on the standard input
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)

@@ -90,6 +90,7 @@ def staged_gw_coupling(
     eps_starts: Sequence[float] = (),
     views: Sequence[tuple[str, np.ndarray, np.ndarray, Sequence[float]]] = (),
     choose: Optional[Callable[[torch.Tensor], float]] = None,
+    view_kwargs: Optional[dict[str, Any]] = None,
     warm: Optional[dict[str, Any]] = None,
     deadline: Optional[float] = None,
     **gw_kwargs: Any,
@@ -103,7 +104,8 @@ def staged_gw_coupling(
     runs on other inputs for the same words, ``(label, x_view, y_view, eps_starts)`` (e.g. differently centred
     rows, which can lead GW to another optimum); each view keeps its best start by its own objective, and the
     views' couplings are then compared by ``choose(coupling)`` (higher = better; default: the GW objective on
-    the top rows of ``x``/``y``), as objectives of different inputs are not comparable. ``warm`` overrides
+    the top rows of ``x``/``y``), as objectives of different inputs are not comparable; ``view_kwargs``
+    overrides ``gw_kwargs`` for the views' runs (e.g. a shorter annealing). ``warm`` overrides
     ``gw_kwargs`` for the warm-started later stages (e.g. a short schedule from a small epsilon, which keeps what
     the first stage found). Returns the last stage's coupling and information: the last stage's as ``gw_*`` (plus
     ``gw_objective``), the earlier ones' as ``gw_coarse_*``, and each first-stage start's objective.
@@ -125,8 +127,8 @@ def staged_gw_coupling(
                 for eps in starts:
                     if tried and deadline is not None and time.perf_counter() > deadline:
                         break
-                    candidate, cand_info = gw_coupling(xv, yv, init=init, deadline=deadline,
-                                                       **{**gw_kwargs, "eps_start": float(eps)})
+                    kwargs = {**gw_kwargs, **((view_kwargs or {}) if label else {}), "eps_start": float(eps)}
+                    candidate, cand_info = gw_coupling(xv, yv, init=init, deadline=deadline, **kwargs)
                     obj = gw_objective(xv, yv, candidate)
                     tried.append({"view": label, "eps_start": float(eps), "objective": round(obj, 8),
                                   "steps": cand_info["gw_steps"]})
@@ -228,7 +230,8 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     def views(self, src: np.ndarray, tgt: np.ndarray, n: int) -> list[tuple[str, np.ndarray, np.ndarray, list[float]]]:
         """The first stage's extra input for the top ``n`` words (see :func:`staged_gw_coupling`): with
         ``overcentre`` A > 0, each side's unit rows minus A times their mean over all the words given, annealed
-        from the first of ``eps_starts``; none when A is 0."""
+        from the first of ``eps_starts`` over half of ``max_iter`` steps (its starts all end alike); none when A
+        is 0."""
         if not self.overcentre:
             return []
         sides = []
@@ -249,7 +252,8 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         """The keyword arguments of :func:`staged_gw_coupling` that set this aligner's annealing schedules."""
         return {"eps_starts": self.eps_starts, "eps_end": self.eps_end, "max_iter": self.max_iter, "tol": self.tol,
                 "sinkhorn_iter": self.sinkhorn_iter,
-                "warm": {"eps_start": self.fine_eps_start, "max_iter": self.fine_max_iter}}
+                "warm": {"eps_start": self.fine_eps_start, "max_iter": self.fine_max_iter},
+                "view_kwargs": {"max_iter": max(1, self.max_iter // 2)}}
 
     def initialize(
         self, x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings, seed_pairs: Optional[np.ndarray]
