@@ -6,7 +6,9 @@ to small. With cosine similarities ``Cx = X X^T`` the linearised cost ``-2 Cx T 
 the N x N similarity matrices are never formed and one step costs O(N^2 d). Coarse to fine: GW first on the
 ``coarse_words`` most frequent words (cheap, and on real corpora far less prone to a wrong local optimum than
 GW on 5,000 words started cold), annealed from a few starting epsilons, keeping the run with the highest GW
-objective; then on the ``n_words`` most frequent words, started from the coarse coupling at a small epsilon.
+objective, and once more on an over-centred view of the same words (kept instead when the map its coupling seeds
+scores higher by the dictionary-free criterion); then on the ``n_words`` most frequent words, started from the
+coarse coupling at a small epsilon.
 The coupling's mutual argmax pairs give a seed dictionary -> Procrustes -> initial W, which the base class
 refines over the whole vocabulary.
 """
