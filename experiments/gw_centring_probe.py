@@ -91,17 +91,47 @@ def study_space(name: str) -> dict:
             "lexicon": CACHE / "lexicons" / prefix, "full_lexicon": CACHE / "lexicons" / f"{setting['pair']}.txt"}
 
 
+def report_means(args: argparse.Namespace, argv: Optional[list[str]], t_start: float) -> int:
+    """``--means-only``: per study and side, the whole file's mean unit vector against the top words' mean."""
+    rows = []
+    for study in [s.strip() for s in args.studies.split(",") if s.strip()]:
+        space = study_space(study)
+        for side in ("src", "tgt"):
+            try:
+                u = unit(Embeddings.load(space[side]).vectors.astype(np.float32))
+            except (UdmError, OSError) as exc:
+                raise SystemExit(f"error: {study}: {exc}") from None
+            whole, top = u.mean(0), u[:args.max_vocab].mean(0)
+            rows.append({"study": study, "side": side, "file": Path(space[side]).name, "words": len(u),
+                         "cosine": float(whole @ top / (np.linalg.norm(whole) * np.linalg.norm(top))),
+                         "norm_whole": float(np.linalg.norm(whole)), "norm_top": float(np.linalg.norm(top))})
+    meta = probe_meta("gw_centring_probe.py", argv, t_start, max_vocab=args.max_vocab)
+    lines = report_header("The whole vector file's mean against the top words' mean", "gw_centring_probe.py", meta) + [
+        f"- unit rows; top = the {args.max_vocab} most frequent words (what a study loads and `gw` centres on)\n",
+        "| study | side | file | words | cosine(whole, top) | length whole / top |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['study']} | {r['side']} | {r['file']} | {r['words']} | {r['cosine']:.4f} | "
+                     f"{r['norm_whole']:.3f} / {r['norm_top']:.3f} = {r['norm_whole'] / r['norm_top']:.2f} |")
+    write_probe_report(args, meta, rows, lines)
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--studies", required=True, help="comma-separated committed study names (experiments/results)")
     ap.add_argument("--variants", type=variant_list, default=variant_list("top:20000,top:all"))
     ap.add_argument("--max-vocab", type=int, default=20000, help="words per side, as the studies load them")
     ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--means-only", action="store_true",
+                    help="only compare each side's mean over the whole file with its mean over the top --max-vocab "
+                         "words (cosine, length ratio; unit rows): seconds, no GW")
     ap.add_argument("--name", default="gw_centring_probe")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
 
     t_start = time.time()
+    if args.means_only:
+        return report_means(args, argv, t_start)
     gw = get_aligner("gw", progress=False)
     n = gw.coarse_words
     rows: list[dict] = []
