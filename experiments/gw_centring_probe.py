@@ -33,10 +33,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_common import ROOT, fmt, log_row, pair_data, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import (ROOT, find_cached, fmt, gold_translations, log_row, pair_data, probe_meta,  # noqa: E402
+                          report_header, write_probe_report)
 
 from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
-from udm.aligners.gw import gw_objective, staged_gw_coupling  # noqa: E402
+from udm.aligners.gw import gw_objective, overcentred, staged_gw_coupling  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.normalize import unit  # noqa: E402
@@ -69,7 +70,7 @@ def gw_input(full: np.ndarray, n: int, variant: str, max_vocab: int = 20000) -> 
     if kind == "tail":
         return unit(u[:n] - u[int(arg):max_vocab].mean(0, keepdims=True))
     if kind == "scale":
-        return unit(u[:n] - float(arg) * u[:max_vocab].mean(0, keepdims=True))
+        return overcentred(full[:max_vocab], n, float(arg))  # the gw aligner's view, on the words a study loads
     x = unit(u[:max_vocab] - u[:max_vocab].mean(0, keepdims=True))
     k = int(arg)
     if k:
@@ -85,10 +86,11 @@ def study_space(name: str) -> dict:
         setting = json.loads(path.read_text())["settings"][0]
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise SystemExit(f"error: cannot read study {path}: {exc}") from None
-    prefix = Path(setting["test_lexicon"]).name[: -len(".test.txt")]
-    return {"pair": setting["pair"], "src": CACHE / "vectors" / Path(setting["vectors"]["src"]["path"]).name,
-            "tgt": CACHE / "vectors" / Path(setting["vectors"]["tgt"]["path"]).name,
-            "lexicon": CACHE / "lexicons" / prefix, "full_lexicon": CACHE / "lexicons" / f"{setting['pair']}.txt"}
+    test = find_cached(setting["test_lexicon"], CACHE, "lexicons")
+    return {"pair": setting["pair"], "src": find_cached(setting["vectors"]["src"]["path"], CACHE, "vectors"),
+            "tgt": find_cached(setting["vectors"]["tgt"]["path"], CACHE, "vectors"),
+            "lexicon": test.with_name(test.name[: -len(".test.txt")]),
+            "full_lexicon": CACHE / "lexicons" / f"{setting['pair']}.txt"}
 
 
 def report_means(args: argparse.Namespace, argv: Optional[list[str]], t_start: float) -> int:
@@ -144,9 +146,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             full = Lexicon.load(space["full_lexicon"])
         except (UdmError, OSError) as exc:
             raise SystemExit(f"error: {study}: {exc}") from None
-        gold: dict[str, set[str]] = {}
-        for a, b in full.pairs:
-            gold.setdefault(a, set()).add(b)
+        gold = gold_translations(full)
         xs, ys = torch.from_numpy(data.x[:n]), torch.from_numpy(data.y[:n])
         for variant in args.variants:
             t0 = time.time()

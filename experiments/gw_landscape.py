@@ -34,7 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_common import add_pair_args, fmt, load_pair, report_header, run_meta, write_probe_report  # noqa: E402
+from probe_common import (add_pair_args, fmt, gold_translations, load_pair, report_header, run_meta,  # noqa: E402
+                          write_probe_report)
 
 from udm import Lexicon, get_aligner  # noqa: E402
 from udm.aligners.gw import gw_coupling, gw_objective, staged_gw_coupling  # noqa: E402
@@ -77,9 +78,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     data = load_pair(args)
     src, tgt, x, y, p1 = data.src, data.tgt, data.x, data.y, data.p1
-    gold: dict[str, set[str]] = {}
-    for a, b in full.pairs:
-        gold.setdefault(a, set()).add(b)
+    gold = gold_translations(full)
     d = x.shape[1]
 
     sup = get_aligner("procrustes", refine_iters=args.refine_iters, progress=False).fit(src, tgt, data.train)

@@ -80,6 +80,14 @@ def find_cached(path: str, cache: Path, sub: str) -> Path:
     return p if p.is_file() else cache / sub / p.name
 
 
+def gold_translations(lexicon: Lexicon) -> dict[str, set[str]]:
+    """Each source word's gold translations (to count a coupling's or dictionary's correct pairs)."""
+    gold: dict[str, set[str]] = {}
+    for a, b in lexicon.pairs:
+        gold.setdefault(a, set()).add(b)
+    return gold
+
+
 def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra: Any) -> dict:
     """Provenance of a probe run: command, date, commit, machine, load, wall time (plus ``extra``)."""
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,

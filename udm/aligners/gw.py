@@ -122,9 +122,9 @@ def staged_gw_coupling(
         if k == 0:
             tried: list[dict[str, Any]] = []
             winners: list[tuple[str, torch.Tensor, dict[str, Any]]] = []
-            inputs = [("", x, y, list(eps_starts) or [gw_kwargs.get("eps_start", 0.5)])] + list(views)
+            inputs = [("", xt, yt, list(eps_starts) or [gw_kwargs.get("eps_start", 0.5)])] + [
+                (label, as_tensor(xv[:m], device), as_tensor(yv[:m], device), starts) for label, xv, yv, starts in views]
             for label, xv, yv, starts in inputs:
-                xv, yv = (xt, yt) if not label else (as_tensor(xv[:m], device), as_tensor(yv[:m], device))
                 best = -1.0
                 for eps in starts:
                     if tried and deadline is not None and time.perf_counter() > deadline:
@@ -161,6 +161,13 @@ def staged_gw_coupling(
         if not last:
             init = xt.T @ (plan @ yt)
     return plan, info
+
+
+def overcentred(vectors: np.ndarray, n: int, factor: float) -> np.ndarray:
+    """The top ``n`` of ``vectors`` (frequency order) as unit rows minus ``factor`` times the mean unit row of all
+    of them, renormalised (``factor`` 1 = plain centring; above 1 over-centres)."""
+    u = unit(np.asarray(vectors, dtype=np.float32))
+    return unit(u[:n] - factor * u.mean(0, keepdims=True)).astype(np.float32)
 
 
 def coupling_seed_pairs(plan: torch.Tensor, dim: int) -> np.ndarray:
@@ -236,11 +243,8 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         is 0."""
         if not self.overcentre:
             return []
-        sides = []
-        for raw in (src, tgt):
-            u = unit(np.asarray(raw, dtype=np.float32))
-            sides.append(unit(u[:n] - self.overcentre * u.mean(0, keepdims=True)).astype(np.float32))
-        return [(f"overcentred {self.overcentre:g}", sides[0], sides[1], [self.eps_starts[0]])]
+        return [(f"overcentred {self.overcentre:g}", overcentred(src, n, self.overcentre),
+                 overcentred(tgt, n, self.overcentre), [self.eps_starts[0]])]
 
     def view_score(self, x: np.ndarray, y: np.ndarray) -> Callable[[torch.Tensor], float]:
         """How the first stage's views are compared: the criterion of the Procrustes map a coupling seeds on the
