@@ -14,7 +14,8 @@ vocabulary); ``tail:M`` on the mean of the words ranked M to ``--max-vocab`` (th
 subtracts A times the mean of the top ``--max-vocab`` words (A > 1 over-centres);
 ``pcs:K`` is the standard input with its top K principal directions removed, renormalised
 ("all-but-the-top", Mu & Viswanath 2018). Spaces are named by committed study JSONs (their vector files and
-lexicon split, looked up in ``experiments/cache``)::
+lexicon split, looked up in ``experiments/cache``). ``--per-start`` runs each annealing start alone (which start
+finds the map, in how many steps and seconds)::
 
     python experiments/gw_centring_probe.py --studies bli_none_ende_order_biblelast,bli_none_ende_order_built \\
         --variants top:20000,top:all --name gw_centring_ende
@@ -127,6 +128,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--means-only", action="store_true",
                     help="only compare each side's mean over the whole file with its mean over the top --max-vocab "
                          "words (cosine, length ratio; unit rows): seconds, no GW")
+    ap.add_argument("--per-start", action="store_true",
+                    help="run each of gw's first-stage annealing starts alone (one row per start: which start finds "
+                         "the map, at what cost) instead of the aligner's best-of-starts")
     ap.add_argument("--name", default="gw_centring_probe")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
@@ -136,6 +140,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return report_means(args, argv, t_start)
     gw = get_aligner("gw", progress=False)
     n = gw.coarse_words
+    start_sets = [(e,) for e in gw.eps_starts] if args.per_start else [gw.eps_starts]
     rows: list[dict] = []
     for study in [s.strip() for s in args.studies.split(",") if s.strip()]:
         space = study_space(study)
@@ -148,16 +153,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise SystemExit(f"error: {study}: {exc}") from None
         gold = gold_translations(full)
         xs, ys = torch.from_numpy(data.x[:n]), torch.from_numpy(data.y[:n])
-        for variant in args.variants:
+        for variant, starts in [(v, s) for v in args.variants for s in start_sets]:
             t0 = time.time()
             xv = gw_input(full_src.vectors, n, variant, args.max_vocab)
             yv = gw_input(full_tgt.vectors, n, variant, args.max_vocab)
-            plan, info = staged_gw_coupling(xv, yv, [n], **gw.schedule())
+            plan, info = staged_gw_coupling(xv, yv, [n], **{**gw.schedule(), "eps_starts": starts})
             pairs = coupling_pairs(plan, mode="mutual")
             correct = sum(1 for i, j in pairs if data.tgt.words[j] in gold.get(data.src.words[i], ()))
             w0 = procrustes(data.x[pairs[:, 0]], data.y[pairs[:, 1]])
             w, _ = refine(data.x, data.y, w0, n_iter=args.refine_iters)
-            row = {"study": study, "pair": space["pair"], "variant": variant, "correct_pairs": correct,
+            row = {"study": study, "pair": space["pair"], "variant": variant, "eps_starts": list(starts),
+                   "steps": info["gw_first_stage_starts"][-1]["steps"] if len(starts) == 1 else None,
+                   "correct_pairs": correct,
                    "pairs": int(len(pairs)), "objective_own": gw_objective(torch.from_numpy(xv), torch.from_numpy(yv), plan),
                    "objective_standard": gw_objective(xs, ys, plan), "first_stage": info["gw_first_stage"],
                    "p1": data.p1(w), "criterion": muse_criterion(data.x @ w, data.y), "seconds": time.time() - t0,
@@ -169,14 +176,16 @@ def main(argv: Optional[list[str]] = None) -> int:
                       refine_iters=args.refine_iters)
     lines = report_header("Gromov-Wasserstein's first stage under different centrings", "gw_centring_probe.py", meta) + [
         f"- first stage: the `gw` aligner's ({n} words, annealing starts {', '.join(map(str, gw.eps_starts))}, best "
-        "GW objective kept); correct = mutual-argmax pairs of the coupling that the whole gold lexicon lists; "
+        "GW objective kept; with --per-start each start alone, its own row); correct = mutual-argmax pairs of the coupling that the whole gold lexicon lists; "
         "objective = ||X^T T Y||_F^2 in the variant's own input and in the standard one (top 20k centred); "
         f"P@1 = CSLS P@1 on the study's test split after Procrustes on the pairs + {args.refine_iters} refinement "
         "steps on the standard spaces; criterion = MUSE's on those spaces\n",
-        "| study | variant | vocab (src/tgt) | correct / pairs | objective (own) | objective (standard) | P@1 | criterion | s |",
-        "|---|---|---|---|---|---|---|---|---|"]
+        "| study | variant | starts (steps) | vocab (src/tgt) | correct / pairs | objective (own) | objective (standard) | P@1 | criterion | s |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['study']} | {r['variant']} | {r['words'][0]}/{r['words'][1]} | {r['correct_pairs']}/{r['pairs']} | "
+        starts = ", ".join(f"{e:g}" for e in r.get("eps_starts", gw.eps_starts))
+        steps = f" ({r['steps']})" if r.get("steps") else ""
+        lines.append(f"| {r['study']} | {r['variant']} | {starts}{steps} | {r['words'][0]}/{r['words'][1]} | {r['correct_pairs']}/{r['pairs']} | "
                      f"{fmt(r['objective_own'], 6)} | {fmt(r['objective_standard'], 6)} | {fmt(100 * r['p1'], 1)} | "
                      f"{fmt(r['criterion'], 4)} | {fmt(r['seconds'], 0)} |")
     write_probe_report(args, meta, rows, lines)
