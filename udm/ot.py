@@ -43,6 +43,33 @@ def epsilon_schedule(eps_start: float, eps_end: float, n_steps: int) -> list[flo
     return [float(eps_start * r**i) for i in range(n_steps)]
 
 
+def _balanced_kernel(
+    cost: torch.Tensor, g: torch.Tensor, eps: float, a: torch.Tensor, b: torch.Tensor, log_a: torch.Tensor,
+    log_b: torch.Tensor, out: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One exact log-domain update of each potential (rows from ``g``, then columns) and the kernel
+    ``exp((f_i + g_j - C_ij) / eps)`` they give, written into ``out``: ``(f, g, kernel)``.
+
+    The row update is a log-sum-exp; the column update is read off the row-normalised kernel (its entries are at
+    most 1, the row weights ``a_i``), one matrix-vector product instead of a second log-sum-exp over the matrix,
+    unless a column's mass underflows there, when the column log-sum-exp is taken exactly.
+    """
+    kernel = torch.sub(g[None, :], cost, out=out).div_(eps)  # (g_j - C_ij) / eps
+    row_max = kernel.amax(dim=1, keepdim=True)
+    kernel.sub_(row_max).exp_()
+    row_sum = kernel.sum(dim=1)
+    f = eps * (log_a - row_max.squeeze(1) - torch.log(row_sum))
+    weights = a / row_sum  # kernel * weights[:, None] = exp((f_i + g_j - C_ij) / eps): rows sum to a
+    col_mass = kernel.T @ weights
+    if bool((col_mass > 1e-30).all()):
+        g = g + eps * (log_b - torch.log(col_mass))
+        kernel.mul_(weights[:, None]).mul_((b / col_mass)[None, :])
+        return f, g, kernel
+    g = eps * (log_b - torch.logsumexp((f[:, None] - cost) / eps, dim=0))
+    torch.sub(f[:, None] + g[None, :], cost, out=kernel).div_(eps).exp_()
+    return f, g, kernel
+
+
 def sinkhorn(
     cost: torch.Tensor,
     eps: float,
@@ -69,9 +96,7 @@ def sinkhorn(
     g = torch.zeros(m, device=dev) if g is None else g.clone()
     log_a, log_b = torch.log(a), torch.log(b)
     # one exact log-domain update of each potential: every row and column of the kernel is then well scaled
-    f = eps * (log_a - torch.logsumexp((g[None, :] - cost) / eps, dim=1))
-    g = eps * (log_b - torch.logsumexp((f[:, None] - cost) / eps, dim=0))
-    kernel = torch.exp((f[:, None] + g[None, :] - cost) / eps)
+    f, g, kernel = _balanced_kernel(cost, g, eps, a, b, log_a, log_b)
     u = torch.ones(n, device=dev)
     v = torch.ones(m, device=dev)
     err = float("inf")
@@ -87,9 +112,7 @@ def sinkhorn(
         if hi > absorb_at or lo < 1.0 / absorb_at or not math.isfinite(hi):
             f = f + eps * torch.log(u.clamp_min(1e-30))
             g = g + eps * torch.log(v.clamp_min(1e-30))
-            f = eps * (log_a - torch.logsumexp((g[None, :] - cost) / eps, dim=1))
-            g = eps * (log_b - torch.logsumexp((f[:, None] - cost) / eps, dim=0))
-            torch.exp((f[:, None] + g[None, :] - cost) / eps, out=kernel)
+            f, g, kernel = _balanced_kernel(cost, g, eps, a, b, log_a, log_b, out=kernel)
             u.fill_(1.0)
             v.fill_(1.0)
             absorptions += 1

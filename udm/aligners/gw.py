@@ -69,7 +69,7 @@ def gw_coupling(
         new_plan, _, g, info = sinkhorn(cost, eps_rel, g=g, max_iter=sinkhorn_iter if last else sinkhorn_iter // 3,
                                         tol=1e-5 if last else 1e-3)
         del cost
-        change = float("inf") if plan is None else float((new_plan - plan).abs().sum()) / 2.0
+        change = float("inf") if plan is None else float(torch.dist(new_plan, plan, p=1)) / 2.0
         plan = new_plan
         cross = x.T @ (plan @ y)
         history.append({"eps": round(eps_rel, 5), "change": round(change, 5), "sinkhorn_iter": info["iterations"]})
