@@ -152,6 +152,23 @@ def test_bad_parameters():
         AutoAligner(candidates=["auto"])
 
 
+def test_sinkhorn_rebalancing_matches_pot_when_a_column_is_far_from_every_row():
+    import ot
+
+    from udm.ot import sinkhorn
+
+    rng = np.random.default_rng(1)
+    cost = rng.random((50, 40)).astype(np.float32)
+    cost[:, 7] += 3.0  # at eps 0.02 its mass under the row update alone (exp(-150)) underflows float32
+    ref = ot.sinkhorn(np.full(50, 1 / 50), np.full(40, 1 / 40), cost.astype(np.float64), 0.02,
+                      method="sinkhorn_log", numItermax=20000, stopThr=1e-10)
+    for start in (None, torch.zeros(40)):
+        plan, f, g, info = sinkhorn(torch.from_numpy(cost), 0.02, g=start, max_iter=20000, tol=1e-7)
+        assert torch.isfinite(plan).all() and torch.isfinite(g).all()
+        np.testing.assert_allclose(plan.numpy(), ref, atol=2e-5)
+        np.testing.assert_allclose(plan.sum(0).numpy(), 1 / 40, rtol=1e-3)
+
+
 def test_stabilised_sinkhorn_small_epsilon_matches_pot():
     import ot
     import torch
