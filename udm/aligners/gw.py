@@ -29,7 +29,7 @@ from ..procrustes import procrustes
 from .unsupervised import UnsupervisedAligner
 
 
-EPS_STARTS = (0.5, 0.2, 0.1)  # first-stage annealing starts (relative epsilon); see GromovWassersteinAligner
+EPS_STARTS = (0.5, 0.1)  # first-stage annealing starts (relative epsilon); see GromovWassersteinAligner
 
 
 def gw_coupling(
