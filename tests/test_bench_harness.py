@@ -809,6 +809,54 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert "no setting en-cipher/cipher/1 on the same vectors" in (tmp_path / "paired3.md").read_text()
 
 
+def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipeline_on_them(tmp_path):
+    """The consensus probe induces a dictionary from each run's kept mapping, keeps the pairs enough runs agree on,
+    fits Procrustes (+ refinement) on them with no gold pairs, and reports P@1 and the criterion per threshold."""
+    import json
+
+    import consensus_probe as cp
+    import numpy as np
+    from udm import Embeddings, Lexicon, Mapping, ProcrustesAligner
+
+    votes = cp.vote([[("a", "x"), ("b", "y"), ("a", "x")], [("a", "x"), ("c", "z")]])
+    assert votes == {("a", "x"): 2, ("b", "y"): 1, ("c", "z"): 1}  # a pair counts once per run
+    assert cp.consensus(votes, 2).pairs == [("a", "x")] and cp.consensus(votes, 1).pairs[0] == ("a", "x")
+
+    root = Path(__file__).resolve().parents[1]
+    study = json.loads(_cipher_results_file(tmp_path).read_text())
+    setting = study["settings"][0]
+    setting["test_lexicon"] = str(root / "corpora/fixtures/cipher.test.txt")
+    src, tgt = (Embeddings.load(setting["vectors"][s]["path"]) for s in ("src", "tgt"))
+    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(setting["train_lexicon"]))
+    noisy = Mapping(good.W + np.random.default_rng(1).normal(0, 0.2, good.W.shape).astype(np.float32), good.src_norm,
+                    good.tgt_norm, {})
+    (tmp_path / "cells").mkdir()
+    setting["cells"] = [{"method": "procrustes", "seed": 0, "status": "ok", "cell": "base", "p1": 0.99}]
+    for key, m in (("run1", good), ("run2", noisy)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+        setting["cells"].append({"method": "gw", "seed": len(setting["cells"]), "status": "ok", "cell": key, "p1": 0.9})
+    study["meta"] = {"params": {"max_vocab": 10 ** 6, "refine_iters": 1, "reweight": False}}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    argv = ["--study", str(path), "--cache-dir", str(tmp_path), "--out-dir", str(tmp_path), "--max-rank", "500"]
+    assert cp.main(argv + ["--votes", "1,2,5", "--name", "cons"]) == 0
+    rows = json.loads((tmp_path / "cons.json").read_text())["rows"]
+    assert [r["min_votes"] for r in rows] == [2, 1, None]  # thresholds above the number of runs skipped; train last
+    assert rows[0]["pairs"] < rows[1]["pairs"] and rows[0]["correct"] > 0.9 * rows[0]["pairs"]  # the noisy run disagrees
+    assert all(r["p1_final"] > 0.9 and 0 < r["criterion_final"] <= 1 for r in rows)
+    md = (tmp_path / "cons.md").read_text()
+    assert "| >= 2 votes | " in md and "| train lexicon (supervised) | " in md
+    with pytest.raises(SystemExit, match="no setting with two or more wp runs"):
+        cp.main(argv + ["--method", "wp"])
+    (tmp_path / "cells" / "run2.mapping.npz").unlink()
+    with pytest.raises(SystemExit, match="1 gw run.s. of en-cipher/cipher/1 kept a mapping; two are needed"):
+        cp.main(argv + ["--setting", "en-cipher/cipher/1"])
+    with pytest.raises(SystemExit, match="no setting 'en-xx/none/1'"):
+        cp.main(argv + ["--setting", "en-xx/none/1"])
+    with pytest.raises(SystemExit):
+        cp.main(argv + ["--votes", "ten"])
+
+
 def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
     """Cells keyed the pre-split way (scoring code hashed in) move to their current keys when only scoring changed,
     with the old scoring hash recorded (so run_bli rescores them) and their kept mapping; others stay stale."""
