@@ -751,14 +751,13 @@ def test_final_step_probe_compares_self_learning_schedules(tmp_path, capsys):
         assert msg in capsys.readouterr().err
 
 
-def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path):
-    """paired_test reads a study, scores each run's kept mapping against the baseline's on the same words, marks a
-    run whose recorded P@1 does not reproduce, and lists runs that kept no mapping."""
+def _cipher_study_maps(tmp_path: Path, noise: float):
+    """The cipher results file as a study dict with the test lexicon set, its two spaces, the supervised map and a
+    noisy copy of it (Gaussian noise of std ``noise`` on W), and an empty ``cells`` folder for kept mappings."""
     import json
 
     import numpy as np
-    import paired_test
-    from udm import Embeddings, Lexicon, Mapping, ProcrustesAligner, evaluate_mapping
+    from udm import Embeddings, Lexicon, Mapping, ProcrustesAligner
 
     root = Path(__file__).resolve().parents[1]
     study = json.loads(_cipher_results_file(tmp_path).read_text())
@@ -766,9 +765,21 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     setting["test_lexicon"] = str(root / "corpora/fixtures/cipher.test.txt")
     src, tgt = (Embeddings.load(setting["vectors"][s]["path"]) for s in ("src", "tgt"))
     good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(setting["train_lexicon"]))
-    noisy = Mapping(good.W + np.random.default_rng(1).normal(0, 0.3, good.W.shape).astype(np.float32), good.src_norm,
+    noisy = Mapping(good.W + np.random.default_rng(1).normal(0, noise, good.W.shape).astype(np.float32), good.src_norm,
                     good.tgt_norm, {})
     (tmp_path / "cells").mkdir()
+    return study, setting, src, tgt, good, noisy
+
+
+def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path):
+    """paired_test reads a study, scores each run's kept mapping against the baseline's on the same words, marks a
+    run whose recorded P@1 does not reproduce, and lists runs that kept no mapping."""
+    import json
+
+    import paired_test
+    from udm import Lexicon, evaluate_mapping
+
+    study, setting, src, tgt, good, noisy = _cipher_study_maps(tmp_path, 0.3)
     cells = []
     for key, method, m, shift in (("base", "procrustes", good, 0.0), ("run1", "wp", noisy, 0.0), ("run2", "wp", good, 0.01)):
         m.save(tmp_path / "cells" / f"{key}.mapping.npz")
@@ -815,22 +826,12 @@ def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipelin
     import json
 
     import consensus_probe as cp
-    import numpy as np
-    from udm import Embeddings, Lexicon, Mapping, ProcrustesAligner
 
     votes = cp.vote([[("a", "x"), ("b", "y"), ("a", "x")], [("a", "x"), ("c", "z")]])
     assert votes == {("a", "x"): 2, ("b", "y"): 1, ("c", "z"): 1}  # a pair counts once per run
     assert cp.consensus(votes, 2).pairs == [("a", "x")] and cp.consensus(votes, 1).pairs[0] == ("a", "x")
 
-    root = Path(__file__).resolve().parents[1]
-    study = json.loads(_cipher_results_file(tmp_path).read_text())
-    setting = study["settings"][0]
-    setting["test_lexicon"] = str(root / "corpora/fixtures/cipher.test.txt")
-    src, tgt = (Embeddings.load(setting["vectors"][s]["path"]) for s in ("src", "tgt"))
-    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(setting["train_lexicon"]))
-    noisy = Mapping(good.W + np.random.default_rng(1).normal(0, 0.2, good.W.shape).astype(np.float32), good.src_norm,
-                    good.tgt_norm, {})
-    (tmp_path / "cells").mkdir()
+    study, setting, _, _, good, noisy = _cipher_study_maps(tmp_path, 0.2)
     setting["cells"] = [{"method": "procrustes", "seed": 0, "status": "ok", "cell": "base", "p1": 0.99}]
     for key, m in (("run1", good), ("run2", noisy)):
         m.save(tmp_path / "cells" / f"{key}.mapping.npz")
