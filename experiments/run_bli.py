@@ -416,6 +416,8 @@ def _align_child(spec: dict) -> dict:
     src, tgt, test = _cell_inputs(spec)
     method, seed = spec["method"], spec["seed"]
     common = {"seed": seed, "progress": False, "refine_iters": spec["refine_iters"], "reweight": bool(spec.get("reweight"))}
+    if spec.get("refine_rank"):
+        common["refine_rank"] = int(spec["refine_rank"])
     extra: dict[str, Any] = {}
     if method in SUPERVISED_CELLS:
         train = Lexicon.load(spec["train_lex"])
@@ -491,6 +493,8 @@ def cell_specs(st: Setting, args, available: dict[str, str]) -> list[dict]:
             "tgt_key": st.vectors["tgt"]["key"], "train_lex": str(st.train_lex), "test_lex": str(st.test_lex),
             "train_sha": file_sha256(st.train_lex), "test_sha": file_sha256(st.test_lex),
             "max_vocab": args.max_vocab, "refine_iters": args.refine_iters, "threads": args.threads}
+    if args.refine_rank:  # only when given, so that the cache keys of default cells stay as they were
+        base["refine_rank"] = args.refine_rank
     if args.reweight:  # only then, so that the cache keys of orthogonal cells stay as they were
         base["reweight"] = True
     if args.self_learning:  # the same: set only when asked for
@@ -1040,6 +1044,7 @@ def render_markdown(results: dict) -> str:
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)}"
              f"{', sentences reshuffled every epoch' if p.get('shuffle_sentences') else ''} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
+             f"{' among the top ' + str(p['refine_rank']) + ' words' if p.get('refine_rank') else ''}"
              f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
              f"{self_learning_text(p)}{p['seeds']} seed(s)"
              f"{' from seed ' + str(p['first_seed']) if p.get('first_seed') else ''}, "
@@ -1263,6 +1268,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                          "setting's vocabularies (one pair only; the cipher keeps its fixtures): compares vectors "
                          "whose frequency order differs on the same test words")
     ap.add_argument("--refine-iters", type=int, default=5)
+    ap.add_argument("--refine-rank", type=int, default=None, metavar="N",
+                    help="the shared refinement induces its dictionary among the top N words of each side (default: "
+                         "the aligners', 15000); every method but RCSLS; cached apart")
     ap.add_argument("--self-learning", action="store_true",
                     help="every unsupervised method carries its start on with stochastic self-learning before the "
                          "refinement (udm.self_learning); cached apart")
@@ -1308,6 +1316,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     for m in args.methods:
         if m not in ALL_METHODS:
             ap.error(f"unknown method {m}; choose from {','.join(ALL_METHODS)}")
+    if args.refine_rank is not None and args.refine_rank < 2:
+        ap.error(f"--refine-rank {args.refine_rank}: needs at least 2 words")
     if args.sl_stochastic_cutoff is not None and (not args.self_learning or args.sl_stochastic_cutoff < 2):
         ap.error(f"--sl-stochastic-cutoff {args.sl_stochastic_cutoff}: needs --self-learning and a value of at least 2")
     args.seeds = args.seeds if args.seeds is not None else (1 if q else 10)
@@ -1426,7 +1436,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "params": {**{k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
                                                            "max_vocab", "test_size", "refine_iters", "threads", "vector_seed", "shuffle_sentences",
-                                                              "reweight", "self_learning")},
+                                                              "reweight", "self_learning", "refine_rank")},
                             "sl_stochastic_cutoff": effective_stochastic_cutoff(args),
                             "lexicon_split": [str(f) for f in args.lexicon_split] if args.lexicon_split else None},
                  "methods_available": {m: available.get(m, available.get("_why_" + m)) for m in UNSUPERVISED},

@@ -339,6 +339,9 @@ def test_align_cell_keeps_per_step_trace():
     assert rec["scores"]["csls"]["p@1"] > 0.9
     assert rec["trace"]["refinement"] and rec["trace"]["restarts"][0]["restart"] == 0
     assert not any(isinstance(v, (list, dict)) for v in rec["meta"].values())
+    # --refine-rank reaches the aligner's shared refinement (it induces among that many words)
+    narrow = run_bli._align_child({**spec, "refine_rank": 100})
+    assert narrow["scores"]["csls"]["p@1"] > 0.9 and narrow["trace"]["refinement"] != rec["trace"]["refinement"]
 
 
 def test_cells_keep_their_mapping_and_need_mappings_reruns_cells_without_one(tmp_path):
@@ -408,11 +411,14 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
                          vectors={"src": {"path": "s.npz", "key": "s"}, "tgt": {"path": "t.npz", "key": "t"}})
     available = {m: "" for m in run_bli.UNSUPERVISED}
 
-    def seeds(method, n, restarts, first=0, self_learning=False):
+    def specs(method, n, restarts, first=0, self_learning=False, refine_rank=None):
         args = argparse.Namespace(methods=[method], seeds=n, restarts=restarts, time_budget=10.0, max_vocab=100,
                                   refine_iters=1, threads=None, reweight=False, self_learning=self_learning,
-                                  first_seed=first, sl_stochastic_cutoff=None)
-        return [sp["seed"] for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
+                                  first_seed=first, sl_stochastic_cutoff=None, refine_rank=refine_rank)
+        return [sp for sp in run_bli.cell_specs(st, args, available) if sp["method"] == method]
+
+    def seeds(*a, **kw):
+        return [sp["seed"] for sp in specs(*a, **kw)]
 
     assert seeds("wp", 3, 1) == [0, 1, 2]
     assert seeds("wp", 3, 4) == [0, 4, 8]
@@ -421,6 +427,8 @@ def test_cell_specs_seeds_restarts_and_seed_free_gw(tmp_path):
     assert seeds("gw", 2, 4) == [0, 4]
     # the self-learning stage samples its dictionary with the seed: single-start gw + the stage runs every seed
     assert seeds("gw", 3, 1, first=1, self_learning=True) == [1, 2, 3]
+    # --refine-rank is in the spec (so cached apart) only when given: default cells keep their keys
+    assert "refine_rank" not in specs("wp", 1, 1)[0] and specs("wp", 1, 1, refine_rank=5000)[0]["refine_rank"] == 5000
 
 
 def test_plan_counts_cached_cells_and_estimates_the_rest(tmp_path):
