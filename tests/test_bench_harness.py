@@ -1070,6 +1070,7 @@ def test_isomorphism_probe_tells_a_matched_pair_from_a_mismatched_one(tmp_path):
     rows = np.random.default_rng(0).permutation(len(code))
     Embeddings(code.words, code.vectors[rows]).save(tmp_path / "scrambled.npz")
     cells = [{"method": "procrustes", "status": "ok", "seed": 0, "p1": 0.99},
+             {"method": "gw", "status": "ok", "seed": 1, "p1": 0.5},  # a later seed listed first: not reported
              {"method": "gw", "status": "ok", "seed": 0, "p1": 0.98}]
     for name, tgt in (("matched", root / "tests/data/as_cipher_code.npz"), ("scrambled", tmp_path / "scrambled.npz")):
         setting = {"pair": "en-cipher", "cells": cells,
@@ -1084,6 +1085,7 @@ def test_isomorphism_probe_tells_a_matched_pair_from_a_mismatched_one(tmp_path):
     assert matched["relational"] > 0.5 and matched["knn"] > 0.2 and matched["fit"] > 0.5
     assert abs(scrambled["relational"]) < 0.1 and scrambled["knn"] < 0.05 and scrambled["fit"] < matched["fit"]
     assert matched["start_order"] > 0.5 and abs(scrambled["start_order"]) < 0.2 and matched["spectral"] >= 0
+    assert matched["freq_rank"] > 0.9 and scrambled["freq_rank"] == matched["freq_rank"]  # ranks, not geometry
     md = (tmp_path / "iso.md").read_text()
     assert "| knn | en-cipher | " in md and "(2) | none |" in md  # both studies' gw above 5%: one range, no failures
     unrelated = tmp_path / "unrelated.txt"
