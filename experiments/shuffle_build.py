@@ -30,22 +30,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from udm.atomic import atomic_path  # noqa: E402
+from udm.corpora.balance import source_blocks  # noqa: E402
 from udm.corpora.fetch import sha256_file  # noqa: E402 (the checksum the corpora builder writes)
+from udm.errors import UdmError  # noqa: E402
 
 HOWS = ("lines", "within-sources", "source-order")
 
 
 def _source_blocks(lang: str, info: dict, lines: list[str]) -> dict[str, list[str]]:
-    """Cut a language's lines into its sources' blocks, in the built order, from the manifest's line counts."""
-    sources = info.get("sources") or {}
-    if sum(s.get("lines", -1) for s in sources.values()) != len(lines):
-        raise SystemExit(f"{lang}: the manifest's per-source line counts do not add up to the file's "
-                         f"{len(lines)} lines; this build cannot be cut into sources")
-    blocks, start = {}, 0
-    for name, meta in sources.items():
-        blocks[name] = lines[start:start + meta["lines"]]
-        start += meta["lines"]
-    return blocks
+    """Cut a language's lines into its sources' blocks (``udm.corpora.balance.source_blocks``); one line on failure."""
+    try:
+        return source_blocks(lang, info, lines)
+    except UdmError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def reorder(lang: str, info: dict, lines: list[str], how: str, rng: random.Random,

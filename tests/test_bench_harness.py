@@ -996,46 +996,6 @@ def test_shuffle_build_order_controls_keep_or_move_whole_sources(tmp_path):
     assert not (tmp_path / "x").exists()  # nothing written on a refusal
 
 
-def test_balance_build_keeps_shared_sources_at_the_smallest_languages_size(tmp_path):
-    """experiments/balance_build.py: sources every language has, cut to the same tokens; the others dropped."""
-    import json
-
-    import balance_build
-    import pytest
-
-    build = tmp_path / "b"
-    build.mkdir()
-    blocks = {"en": {"bible": [f"en bible {i}" for i in range(40)], "glosses": ["en gloss"] * 6,
-                     "man": [f"en man {i}" for i in range(10)]},
-              "es": {"bible": [f"es biblia {i}" for i in range(10)], "man": [f"es man {i}" for i in range(30)]}}
-    manifest = {"split": "none", "languages": {}}
-    for lang, srcs in blocks.items():
-        rows = [line for block in srcs.values() for line in block]
-        (build / f"{lang}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
-        manifest["languages"][lang] = {"file": f"{lang}.txt", "sha256": "old", "sources": {
-            n: {"lines": len(b), "tokens": 3 * len(b)} for n, b in srcs.items()}}
-    (build / "manifest.json").write_text(json.dumps(manifest))
-    m = balance_build.balance_build(build, tmp_path / "o", seed=2)
-    again = balance_build.balance_build(build, tmp_path / "a", seed=2)
-    assert m["balanced_from"]["tokens_per_source"] == {"bible": 30, "man": 30}
-    assert m["balanced_from"]["dropped"] == {"en": ["glosses"]}
-    en = (tmp_path / "o" / "en.txt").read_text(encoding="utf-8").splitlines()
-    assert len(en) == 20 and not any("gloss" in line for line in en)
-    assert en[:10] == sorted(en[:10], key=blocks["en"]["bible"].index)  # a subset, in the built order
-    assert [line for line in en if "man" in line] == blocks["en"]["man"]  # the smaller side is kept whole
-    es = (tmp_path / "o" / "es.txt").read_text(encoding="utf-8").splitlines()
-    assert es[:10] == blocks["es"]["bible"] and len(es) == 20
-    for lang in blocks:
-        info = m["languages"][lang]
-        assert info["tokens"] == 60 and info["sha256"] == again["languages"][lang]["sha256"] != "old"
-        assert (tmp_path / "o" / f"{lang}.vocab.txt").read_text(encoding="utf-8").startswith(lang)
-    manifest["languages"]["es"]["sources"] = {"wiki": {"lines": 40, "tokens": 120}}
-    (build / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(SystemExit, match="no source is in every language"):
-        balance_build.balance_build(build, tmp_path / "x")
-    assert not (tmp_path / "x").exists()
-
-
 def test_vector_losses_reads_each_sides_training_record(tmp_path):
     """experiments/vector_losses.py: one row per trained side named by a study JSON, with its per-epoch loss."""
     import json

@@ -244,3 +244,60 @@ def test_cli_split(tmp_path, capsys):
                "--out-test", str(tmp_path / "te.txt")])
     assert rc == 0
     assert len(read_muse(tmp_path / "te.txt")) == 10 and len(read_muse(tmp_path / "tr.txt")) == 20
+
+
+def _toy_build(folder: Path, blocks: dict[str, dict[str, list[str]]]) -> None:
+    """A finished build on disk: each language's sources' lines in order, with the manifest's counts."""
+    folder.mkdir()
+    manifest = {"split": "none", "languages": {}}
+    for lang, srcs in blocks.items():
+        rows = [line for block in srcs.values() for line in block]
+        (folder / f"{lang}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        manifest["languages"][lang] = {"file": f"{lang}.txt", "sha256": "old", "sources": {
+            n: {"lines": len(b), "tokens": 3 * len(b)} for n, b in srcs.items()}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_balance_keeps_shared_sources_at_the_smallest_languages_size(tmp_path, capsys):
+    """udm corpora balance: the sources every language has, each cut to the same tokens; the others dropped."""
+    from udm.corpora.balance import balance_build
+    from udm.corpora.cli import main
+
+    blocks = {"en": {"bible": [f"en bible {i}" for i in range(40)], "glosses": ["en gloss"] * 6,
+                     "man": [f"en man {i}" for i in range(10)]},
+              "es": {"bible": [f"es biblia {i}" for i in range(10)], "man": [f"es man {i}" for i in range(30)]}}
+    build = tmp_path / "b"
+    _toy_build(build, blocks)
+    m = balance_build(build, tmp_path / "o", seed=2)
+    assert main(["balance", str(build), str(tmp_path / "a"), "--seed", "2"]) == 0
+    assert "en: dropped glosses" in capsys.readouterr().out
+    again = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert m["balanced_from"]["tokens_per_source"] == {"bible": 30, "man": 30}
+    assert m["balanced_from"]["dropped"] == {"en": ["glosses"]}
+    en = (tmp_path / "o" / "en.txt").read_text(encoding="utf-8").splitlines()
+    assert len(en) == 20 and not any("gloss" in line for line in en)
+    assert en[:10] == sorted(en[:10], key=blocks["en"]["bible"].index)  # a subset, in the built order
+    assert en[10:] == blocks["en"]["man"]  # the smaller side is kept whole
+    es = (tmp_path / "o" / "es.txt").read_text(encoding="utf-8").splitlines()
+    assert es[:10] == blocks["es"]["bible"] and len(es) == 20
+    for lang in blocks:
+        info = m["languages"][lang]
+        assert info["tokens"] == 60 and info["sha256"] == again["languages"][lang]["sha256"] != "old"  # seeded
+        assert (tmp_path / "o" / f"{lang}.vocab.txt").read_text(encoding="utf-8").startswith(lang)
+    other = balance_build(build, tmp_path / "s3", seed=3)
+    assert other["languages"]["en"]["sha256"] != m["languages"]["en"]["sha256"]  # another subset
+
+
+def test_balance_refuses_builds_it_cannot_balance_in_one_line(tmp_path, capsys):
+    from udm.corpora.balance import balance_build
+    from udm.corpora.cli import main
+
+    _toy_build(tmp_path / "b", {"en": {"glosses": ["en gloss a"]}, "es": {"wiki": ["es wiki a"]}})
+    with pytest.raises(UdmError, match="no source is in every language"):
+        balance_build(tmp_path / "b", tmp_path / "x")
+    _toy_build(tmp_path / "one", {"en": {"bible": ["en bible a"]}})
+    with pytest.raises(UdmError, match="at least two languages"):
+        balance_build(tmp_path / "one", tmp_path / "x")
+    assert main(["balance", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+    assert "not a finished corpus build" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # nothing written on a refusal

