@@ -300,4 +300,8 @@ def test_balance_refuses_builds_it_cannot_balance_in_one_line(tmp_path, capsys):
         balance_build(tmp_path / "one", tmp_path / "x")
     assert main(["balance", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     assert "not a finished corpus build" in capsys.readouterr().err
+    _toy_build(tmp_path / "gone", {"en": {"bible": ["en bible a"]}, "es": {"bible": ["es biblia a"]}})
+    (tmp_path / "gone" / "es.txt").unlink()
+    assert main(["balance", str(tmp_path / "gone"), str(tmp_path / "x")]) == 2
+    assert "es text unreadable" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # nothing written on a refusal

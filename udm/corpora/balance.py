@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 
 from udm.atomic import atomic_open
+from udm.corpora.build import write_vocab
 from udm.corpora.fetch import sha256_file
 from udm.errors import UdmError
 from udm.tokenize import tokenize
@@ -44,24 +45,28 @@ def read_build(build: Path) -> tuple[dict, dict[str, list[str]]]:
         raise UdmError(f"{build}: not a finished corpus build (no readable manifest.json: {exc})") from None
     texts = {}
     for lang, info in manifest["languages"].items():
-        lines = (build / info["file"]).read_text(encoding="utf-8").split("\n")
+        try:
+            lines = (build / info["file"]).read_text(encoding="utf-8").split("\n")
+        except OSError as exc:
+            raise UdmError(f"{build}: {lang} text unreadable ({exc}); rebuild it") from None
         if lines and lines[-1] == "":
             lines.pop()
         texts[lang] = lines
     return manifest, texts
 
 
-def _take_tokens(lines: list[str], lang: str, budget: int, rng: random.Random) -> list[str]:
-    """A random subset of ``lines`` holding about ``budget`` tokens, in their original order."""
+def _take_tokens(lines: list[str], lang: str, budget: int,
+                 rng: random.Random) -> list[tuple[str, list[str]]]:
+    """A random subset of ``lines`` holding about ``budget`` tokens, in their original order, with their tokens."""
     order = list(range(len(lines)))
     rng.shuffle(order)
-    kept, total = [], 0
+    kept, total = {}, 0
     for i in order:
         if total >= budget:
             break
-        kept.append(i)
-        total += len(tokenize(lines[i], lang, lower=True))
-    return [lines[i] for i in sorted(kept)]
+        kept[i] = tokenize(lines[i], lang, lower=True)
+        total += len(kept[i])
+    return [(lines[i], kept[i]) for i in sorted(kept)]
 
 
 def balance_build(build: str | Path, out: str | Path, seed: int = 0) -> dict:
@@ -87,23 +92,15 @@ def balance_build(build: str | Path, out: str | Path, seed: int = 0) -> dict:
         sources, vocab, text = {}, collections.Counter(), []
         for n in shared:
             kept = _take_tokens(blocks[lang][n], lang, budget[n], random.Random(f"{seed}:{lang}:{n}"))
-            tokens = 0
-            for line in kept:
-                toks = tokenize(line, lang, lower=True)
+            for _, toks in kept:
                 vocab.update(toks)
-                tokens += len(toks)
-            sources[n] = {**info["sources"][n], "lines": len(kept), "tokens": tokens,
+            sources[n] = {**info["sources"][n], "lines": len(kept), "tokens": sum(len(t) for _, t in kept),
                           "lines_built": info["sources"][n]["lines"], "tokens_built": info["sources"][n]["tokens"]}
-            text.extend(kept)
+            text.extend(line for line, _ in kept)
         with atomic_open(out / info["file"], "w") as fh:
             fh.write("\n".join(text) + "\n")
-        with atomic_open(out / f"{lang}.vocab.txt", "w") as fh:
-            for w, c in vocab.most_common():
-                if c < 2:
-                    break
-                fh.write(f"{w} {c}\n")
         info.update(sha256=sha256_file(out / info["file"]), lines=len(text), tokens=sum(vocab.values()),
-                    vocab=len(vocab), vocab_min2=sum(1 for c in vocab.values() if c >= 2), sources=sources)
+                    **write_vocab(out / f"{lang}.vocab.txt", vocab), sources=sources)
     manifest["balanced_from"] = {
         "build": str(build), "seed": seed,
         "how": "sources every language has, each cut to the smallest language's tokens by a seeded random subset "

@@ -214,10 +214,15 @@ def _merge(lang: str, parts: list[tuple[str, Path, dict]], out: Path, progress: 
             src_meta[name] = {**meta, "lines": lines, "tokens": tokens}
             total_tokens += tokens
             total_lines += lines
-    with atomic_open(out / f"{lang}.vocab.txt", "w") as fh:
+    return {"file": path.name, "sha256": sha256_file(path), "lines": total_lines, "tokens": total_tokens,
+            **write_vocab(out / f"{lang}.vocab.txt", vocab), "sources": src_meta}
+
+
+def write_vocab(path: Path, vocab: collections.Counter) -> dict:
+    """Write ``word count`` lines (count >= 2, most frequent first); return the manifest's vocabulary sizes."""
+    with atomic_open(path, "w") as fh:
         for w, c in vocab.most_common():
             if c < 2:
                 break
             fh.write(f"{w} {c}\n")
-    return {"file": path.name, "sha256": sha256_file(path), "lines": total_lines, "tokens": total_tokens,
-            "vocab": len(vocab), "vocab_min2": sum(1 for c in vocab.values() if c >= 2), "sources": src_meta}
+    return {"vocab": len(vocab), "vocab_min2": sum(1 for c in vocab.values() if c >= 2)}
