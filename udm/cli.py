@@ -76,7 +76,10 @@ def _cmd_align(args) -> int:
     if mapping.failed:
         mapping.save(out / "failed_mapping.npz")
         # the refined-random-map null is only computed (and only decisive) when the plain random-map check passed
-        if "criterion_refined_null" in mapping.meta:
+        if "criterion_sl_null" in mapping.meta:  # only computed when the refined-random-map check passed
+            why = (f"clears a self-learned random start's {mapping.meta['criterion_sl_null']:.4f} by only "
+                   f"{mapping.meta['criterion_sl_null_share']:.3f} of the headroom (needs {mapping.meta['criterion_sl_null_needed']:.3f})")
+        elif "criterion_refined_null" in mapping.meta:
             why = (f"clears a refined random map's {mapping.meta['criterion_refined_null']:.4f} by only "
                    f"{mapping.meta['criterion_headroom_share']:.2f} of the headroom (needs {mapping.meta['criterion_headroom_needed']:.2f})")
         else:

@@ -8,6 +8,13 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
+A self-learned run (below) passes a third check: the stage lifts any start's criterion, a random one's too, so
+the run must also clear a random orthogonal start put through the same stage and refinement by
+``sl_null_margin`` of the headroom above it, unless that null found the same map (its CSLS translations of the
+top ``agreement_words`` source words agree with the run's on at least ``sl_null_agreement``, as on easy pairs
+where self-learning needs no start). Measured (experiments/results/null_probe_enes.md): on the standard en-es
+build a wp run at 0.3% P@1 cleared the refined null by 0.150 and the self-learned one by 0.016; a gw run at 10%
+cleared it by 0.041.
 With ``self_learning`` (True: ``udm.self_learning.STAGE_SCHEDULE``; or a
 :class:`~udm.self_learning.SelfLearningSchedule`) the chosen start is first
 carried on by stochastic self-learning (``udm.self_learning``, started from the dictionary it induces), which
@@ -34,6 +41,7 @@ from ..embeddings import Embeddings
 from ..lexicon import Lexicon
 from ..mapping import Mapping
 from ..normalize import normalize
+from ..retrieval import retrieve
 from ..refinement import refine
 from ..self_learning import STAGE_SCHEDULE, SelfLearningSchedule, pairs_from_map, stochastic_self_learning
 from .base import Aligner, check_embeddings
@@ -48,6 +56,10 @@ class UnsupervisedAligner(Aligner):
     min_words = 50
     refined_null_margin = 0.14  # share of the headroom (1 - refined null) a run must clear
     search_share = 0.85  # share of the time budget for initialisations and restarts; the rest refines and checks
+    sl_null = True  # with self-learning, also check against a self-learned random start (see fit)
+    sl_null_margin = 0.03  # share of the headroom above that null a self-learned run must clear
+    sl_null_agreement = 0.5  # a null translating this share of the top words as the run does found the same map
+    agreement_words = 2000
     seed_free_single_start = False  # True where one start does not depend on the seed (a study need run it once)
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
@@ -142,6 +154,8 @@ class UnsupervisedAligner(Aligner):
                 failed = True
                 log.warning("%s: criterion %.4f clears a refined random map's %.4f by only %.2f of the headroom (needs %.2f): the alignment failed",
                             self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin)
+            elif self.self_learning and self.sl_null:
+                failed = self._check_self_learned_null(x, y, w, score, refine_steps, end, meta)
         meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
         meta.update({"failed": failed, "time_budget": self.time_budget})
         mapping = self.final_mapping(x, y, w, meta)  # the checks above judge the orthogonal map
@@ -152,7 +166,8 @@ class UnsupervisedAligner(Aligner):
         return mapping
 
     def _self_learn(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, meta: dict[str, Any],
-                    end: Optional[float], share: float = 2 / 3) -> np.ndarray:
+                    end: Optional[float], share: float = 2 / 3, rng: Optional[np.random.Generator] = None,
+                    desc: str = "self-learning from the start") -> np.ndarray:
         """Stochastic self-learning started from the dictionary ``w`` induces (skipped when the start already
         is a self-learning result); it may use ``share`` of what is left until ``end`` (None: no limit)."""
         if "sl_iterations" in meta or meta.get("chosen") == "selflearn":
@@ -163,13 +178,53 @@ class UnsupervisedAligner(Aligner):
         schedule = self.sl_schedule
         pairs = pairs_from_map(x, y, w, schedule, csls_k=self.csls_k)
         w, info = stochastic_self_learning(
-            x, y, pairs, schedule, np.random.default_rng([self.run_seed, 1]), csls_k=self.csls_k,
-            out_of_time=None if deadline is None else (lambda: time.perf_counter() >= deadline),
-            progress=self.progress, desc="self-learning from the start")
+            x, y, pairs, schedule, np.random.default_rng([self.run_seed, 1]) if rng is None else rng,
+            csls_k=self.csls_k, out_of_time=None if deadline is None else (lambda: time.perf_counter() >= deadline),
+            progress=self.progress, desc=desc)
         if info["sl_stopped_by_time"]:
             log.info("time budget: self-learning stopped after %d iterations", info["sl_iterations"])
         meta.update({"self_learning": True, **info})
         return w
+
+    def _check_self_learned_null(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, score: float, refine_steps: int,
+                                 end: Optional[float], meta: dict[str, Any]) -> bool:
+        """The null of a self-learned run: a random orthogonal start put through the same self-learning stage and
+        refinement. The run fails when its criterion clears that null's by less than ``sl_null_margin`` of the
+        headroom, unless the null found the same map (CSLS translations of the top ``agreement_words`` source
+        words agree on at least ``sl_null_agreement``). Records ``criterion_sl_null*`` in ``meta``."""
+        w_null, info = self.self_learned_null(x, y, refine_steps, end)
+        null = self.criterion(x @ w_null, y)
+        n = min(self.agreement_words, len(x))
+        ours = retrieve(x[:n] @ w, y, k=1, method="csls", csls_k=self.csls_k)[0][:, 0]
+        theirs = retrieve(x[:n] @ w_null, y, k=1, method="csls", csls_k=self.csls_k)[0][:, 0]
+        agreement = float(np.mean(ours == theirs))
+        share = (score - null) / max(1e-9, 1.0 - null)
+        meta.update({"criterion_sl_null": null, "criterion_sl_null_share": share,
+                     "criterion_sl_null_needed": self.sl_null_margin, "sl_null_agreement": agreement,
+                     "sl_null_iterations": info["sl_iterations"], "sl_null_stopped_by_time": info["sl_stopped_by_time"],
+                     "sl_null_seconds": info["sl_seconds"]})
+        if agreement >= self.sl_null_agreement:
+            log.info("%s: a self-learned random start found the same map (%.0f%% of the top %d translations agree)",
+                     self.name, 100 * agreement, n)
+            return False
+        if share < self.sl_null_margin:
+            log.warning("%s: criterion %.4f clears a self-learned random start's %.4f by only %.3f of the headroom "
+                        "(needs %.3f): the alignment failed", self.name, score, null, share, self.sl_null_margin)
+            return True
+        return False
+
+    def self_learned_null(self, x: np.ndarray, y: np.ndarray, n_iter: int,
+                          end: Optional[float]) -> tuple[np.ndarray, dict[str, Any]]:
+        """A random orthogonal start carried through this aligner's self-learning stage and ``n_iter`` refinement
+        steps (what the stage and the refinement make of no information); the stage may use what is left until
+        ``end`` (None: no limit)."""
+        w0 = random_orthogonal(x.shape[1], np.random.default_rng(self.seed + 7919))
+        info: dict[str, Any] = {}
+        w = self._self_learn(x, y, w0, info, end, share=1.0, rng=np.random.default_rng([self.seed + 7919, 1]),
+                             desc="self-learning a random start (the failure check's null)")
+        if n_iter > 0:
+            w, _ = refine(x, y, w, n_iter=n_iter, max_rank=self.refine_rank, csls_k=self.csls_k)
+        return w, info
 
     def refined_null_criterion(self, x: np.ndarray, y: np.ndarray, n_iter: Optional[int] = None) -> float:
         """Criterion of a random orthogonal start after the same refinement (``n_iter`` steps, default
