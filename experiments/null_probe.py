@@ -29,23 +29,20 @@ sys.path.insert(0, str(ROOT / "experiments"))
 from failure_probe import load_space, space_label  # noqa: E402
 from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
-from udm.criteria import muse_criterion, random_orthogonal  # noqa: E402
+from udm import get_aligner  # noqa: E402
 from udm.mapping import Mapping  # noqa: E402
 from udm.retrieval import retrieve  # noqa: E402
-from udm.refinement import refine  # noqa: E402
-from udm.self_learning import STAGE_SCHEDULE, pairs_from_map, stochastic_self_learning  # noqa: E402
 
 
 def self_learned_null(x: np.ndarray, y: np.ndarray, seed: int, refine_iters: int, refine_rank: Optional[int]) -> dict:
-    """A random orthogonal start carried through the shared self-learning stage and the refinement, as a run is."""
+    """The failure check's own self-learned null (``UnsupervisedAligner.self_learned_null``) for aligner seed
+    ``seed``, and the refined-only null of the same random start."""
     t0 = time.time()
-    w = random_orthogonal(x.shape[1], np.random.default_rng(seed))
-    refined, _ = refine(x, y, w, n_iter=refine_iters, max_rank=refine_rank)
-    refined_crit = muse_criterion(x @ refined, y)
-    pairs = pairs_from_map(x, y, w, STAGE_SCHEDULE)
-    w, info = stochastic_self_learning(x, y, pairs, STAGE_SCHEDULE, np.random.default_rng([seed, 1]))
-    w, _ = refine(x, y, w, n_iter=refine_iters, max_rank=refine_rank)
-    return {"w": w, "criterion": muse_criterion(x @ w, y), "refined_only_criterion": refined_crit,
+    aligner = get_aligner("gw", seed=seed, refine_iters=refine_iters, refine_rank=refine_rank, self_learning=True,
+                          progress=False)
+    refined_crit = aligner.refined_null_criterion(x, y)
+    w, info = aligner.self_learned_null(x, y, refine_iters, None)
+    return {"w": w, "criterion": aligner.criterion(x @ w, y), "refined_only_criterion": refined_crit,
             "sl_objective": info["sl_objective"], "sl_iterations": info["sl_iterations"], "seconds": time.time() - t0}
 
 
@@ -62,12 +59,14 @@ def share(score: Optional[float], null: float) -> Optional[float]:
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--space", action="append", required=True, help="RESULTS_JSON:SETTING_ID (repeatable)")
-    ap.add_argument("--starts", type=int, default=2, help="random starts per space")
+    ap.add_argument("--starts", type=int, default=2, help="random starts per space (aligner seeds from --first-seed)")
+    ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--max-vocab", type=int, default=20000)
     ap.add_argument("--refine-iters", type=int, default=5)
     ap.add_argument("--refine-rank", type=int, default=5000)
     ap.add_argument("--agree-words", type=int, default=2000,
                     help="top source words whose CSLS translations are compared between a cell's map and the nulls'")
+    ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"), help="where cells/<id>.mapping.npz are")
     ap.add_argument("--name", default="null_probe")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
@@ -79,9 +78,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         label = space_label(spec)
         nulls = []
         for r in range(args.starts):
-            null = self_learned_null(data.x, data.y, 1000 + r, args.refine_iters, rank)
+            null = self_learned_null(data.x, data.y, args.first_seed + r, args.refine_iters, rank)
             w = null.pop("w")
-            row = {"space": label, "kind": "null", "map": f"random start {r}", "p1": data.p1(w), **null}
+            row = {"space": label, "kind": "null", "map": f"random start (seed {args.first_seed + r})", "p1": data.p1(w), **null}
             nulls.append({**row, "tr": translations(data.x @ w, data.y, args.agree_words)})
             rows.append(row)
             log_row(row)
@@ -92,7 +91,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if c.get("status") != "ok" or c.get("seed_n") is not None:
                 continue
             m = c.get("meta") or {}
-            kept = ROOT / "experiments" / "cache" / "cells" / f"{c['cell']}.mapping.npz"
+            kept = Path(args.cache_dir) / "cells" / f"{c['cell']}.mapping.npz"
             agree = None
             if kept.is_file():
                 mp = Mapping.load(kept)
@@ -108,7 +107,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             log_row(row)
     meta = probe_meta("null_probe.py", argv, t_start)
     lines = report_header("Failure check: a self-learned random start as the null", "null_probe.py", meta) + [
-        f"- nulls: random orthogonal starts through the shared self-learning stage (`STAGE_SCHEDULE`) and "
+        f"- nulls: the failure check's own (`UnsupervisedAligner.self_learned_null`, aligner seeds {args.first_seed}-"
+        f"{args.first_seed + args.starts - 1}): random orthogonal starts through the shared self-learning stage and "
         f"{args.refine_iters} refinement steps among the top {args.refine_rank} words; `refined only` = the same "
         "start after the refinement alone (the null the aligners use now); MUSE criterion over the top 10k words",
         "- cells: the study's own runs (criterion after the stage and the refinement, before any reweighting); "

@@ -866,6 +866,34 @@ def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipelin
         cp.main(argv + ["--votes", "ten"])
 
 
+def test_null_probe_self_learns_random_starts_and_compares_the_kept_maps(tmp_path):
+    """The null probe puts random starts through the failure check's self-learned null, then reports each cell's
+    headroom share against it and how many top translations its kept map shares with the nulls."""
+    import json
+
+    import null_probe as npr
+
+    study, setting, _, _, good, noisy = _cipher_study_maps(tmp_path, 0.3)
+    setting["cells"] = []
+    for key, m, p1 in (("run1", good, 0.99), ("run2", noisy, 0.01)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+        setting["cells"].append({"method": "wp", "seed": len(setting["cells"]), "status": "ok", "cell": key, "p1": p1,
+                                 "criterion": 0.9 - 0.5 * len(setting["cells"]), "meta": {"failed": False}})
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    argv = ["--space", f"{path}:en-cipher/cipher/1", "--starts", "1", "--max-vocab", "500", "--refine-iters", "1",
+            "--refine-rank", "0", "--agree-words", "300", "--cache-dir", str(tmp_path), "--out-dir", str(tmp_path),
+            "--name", "nullp"]
+    assert npr.main(argv) == 0
+    rows = json.loads((tmp_path / "nullp.json").read_text())["rows"]
+    assert [r["map"] for r in rows] == ["random start (seed 1)", "wp seed 0", "wp seed 1"]
+    null, run1, run2 = rows
+    assert null["refined_only_criterion"] < null["criterion"]  # the stage lifts the random start
+    assert run1["sl_null"] == null["criterion"] and run1["sl_share"] > run2["sl_share"]
+    assert 0 <= run2["agreement"] < run1["agreement"] <= 1  # the noisy map translates fewer words as the null does
+    assert "| wp seed 0 |" in (tmp_path / "nullp.md").read_text()
+
+
 def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
     """Cells keyed the pre-split way (scoring code hashed in) move to their current keys when only scoring changed,
     with the old scoring hash recorded (so run_bli rescores them) and their kept mapping; others stay stale."""
