@@ -203,6 +203,10 @@ class UnsupervisedAligner(Aligner):
                      "criterion_sl_null_needed": self.sl_null_margin, "sl_null_agreement": agreement,
                      "sl_null_iterations": info["sl_iterations"], "sl_null_stopped_by_time": info["sl_stopped_by_time"],
                      "sl_null_seconds": info["sl_seconds"]})
+        if info["sl_stopped_by_time"]:
+            log.warning("%s: the time budget stopped the self-learned null after %d iterations: it is lower than a "
+                        "finished one, so this check is more lenient (a larger --time-budget gives it its full run)",
+                        self.name, info["sl_iterations"])
         if agreement >= self.sl_null_agreement:
             log.info("%s: a self-learned random start found the same map (%.0f%% of the top %d translations agree)",
                      self.name, 100 * agreement, n)
