@@ -12,9 +12,9 @@ A self-learned run (below) passes a third check: the stage lifts any start's cri
 the run must also clear a random orthogonal start put through the same stage and refinement by
 ``sl_null_margin`` of the headroom above it, unless that null found the same map (its CSLS translations of the
 top ``agreement_words`` source words agree with the run's on at least ``sl_null_agreement``, as on easy pairs
-where self-learning needs no start). Measured (experiments/results/null_probe_enes.md): on the standard en-es
-build a wp run at 0.3% P@1 cleared the refined null by 0.150 and the self-learned one by 0.016; a gw run at 10%
-cleared it by 0.041.
+where self-learning needs no start). Measured (experiments/results/bli_standard_{enes,ende}_rank5k_v5*.md): on the
+standard en-es / en-de builds wp runs at 0.3% / 0.9% P@1 cleared the refined null by 0.150 / 0.161 and the
+self-learned one by 0.016 / 0.028; gw runs at 10.0% / 18.1% cleared it by 0.042 / 0.106.
 With ``self_learning`` (True: ``udm.self_learning.STAGE_SCHEDULE``; or a
 :class:`~udm.self_learning.SelfLearningSchedule`) the chosen start is first
 carried on by stochastic self-learning (``udm.self_learning``, started from the dictionary it induces), which
