@@ -154,7 +154,7 @@ class UnsupervisedAligner(Aligner):
                 failed = True
                 log.warning("%s: criterion %.4f clears a refined random map's %.4f by only %.2f of the headroom (needs %.2f): the alignment failed",
                             self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin)
-            elif self.self_learning and self.sl_null:
+            elif self.sl_null and self.learned_schedule(meta) is not None:
                 failed = self._check_self_learned_null(x, y, w, score, refine_steps, end, meta)
         meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
         meta.update({"failed": failed, "time_budget": self.time_budget})
@@ -165,17 +165,25 @@ class UnsupervisedAligner(Aligner):
         meta["fit_seconds"] = round(time.perf_counter() - start, 3)
         return mapping
 
+    def learned_schedule(self, meta: dict[str, Any]) -> Optional[SelfLearningSchedule]:
+        """The schedule of the self-learning the returned run went through (None: none), which the failure
+        check's self-learned null repeats. Here: the stage's, with ``self_learning``; the ``selflearn``
+        aligner (and ``auto`` when it keeps that start) returns its own."""
+        return self.sl_schedule if self.self_learning else None
+
     def _self_learn(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, meta: dict[str, Any],
                     end: Optional[float], share: float = 2 / 3, rng: Optional[np.random.Generator] = None,
-                    desc: str = "self-learning from the start") -> np.ndarray:
-        """Stochastic self-learning started from the dictionary ``w`` induces (skipped when the start already
-        is a self-learning result); it may use ``share`` of what is left until ``end`` (None: no limit)."""
+                    desc: str = "self-learning from the start",
+                    schedule: Optional[SelfLearningSchedule] = None) -> np.ndarray:
+        """Stochastic self-learning (``schedule``, default the stage's) started from the dictionary ``w``
+        induces (skipped when the start already is a self-learning result); it may use ``share`` of what is
+        left until ``end`` (None: no limit)."""
         if "sl_iterations" in meta or meta.get("chosen") == "selflearn":
             meta["self_learning"] = "skipped: the start is already self-learned"
             return w
         now = time.perf_counter()
         deadline = None if end is None else now + max(0.0, end - now) * share
-        schedule = self.sl_schedule
+        schedule = self.sl_schedule if schedule is None else schedule
         pairs = pairs_from_map(x, y, w, schedule, csls_k=self.csls_k)
         w, info = stochastic_self_learning(
             x, y, pairs, schedule, np.random.default_rng([self.run_seed, 1]) if rng is None else rng,
@@ -192,7 +200,7 @@ class UnsupervisedAligner(Aligner):
         refinement. The run fails when its criterion clears that null's by less than ``sl_null_margin`` of the
         headroom, unless the null found the same map (CSLS translations of the top ``agreement_words`` source
         words agree on at least ``sl_null_agreement``). Records ``criterion_sl_null*`` in ``meta``."""
-        w_null, info = self.self_learned_null(x, y, refine_steps, end)
+        w_null, info = self.self_learned_null(x, y, refine_steps, end, schedule=self.learned_schedule(meta))
         null = self.criterion(x @ w_null, y)
         n = min(self.agreement_words, len(x))
         ours = retrieve(x[:n] @ w, y, k=1, method="csls", csls_k=self.csls_k)[0][:, 0]
@@ -217,15 +225,15 @@ class UnsupervisedAligner(Aligner):
             return True
         return False
 
-    def self_learned_null(self, x: np.ndarray, y: np.ndarray, n_iter: int,
-                          end: Optional[float]) -> tuple[np.ndarray, dict[str, Any]]:
-        """A random orthogonal start carried through this aligner's self-learning stage and ``n_iter`` refinement
-        steps (what the stage and the refinement make of no information); the stage may use what is left until
-        ``end`` (None: no limit)."""
+    def self_learned_null(self, x: np.ndarray, y: np.ndarray, n_iter: int, end: Optional[float],
+                          schedule: Optional[SelfLearningSchedule] = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """A random orthogonal start carried through self-learning (``schedule``, default the stage's) and
+        ``n_iter`` refinement steps (what self-learning and the refinement make of no information); the
+        self-learning may use what is left until ``end`` (None: no limit)."""
         w0 = random_orthogonal(x.shape[1], np.random.default_rng(self.seed + 7919))
         info: dict[str, Any] = {}
         w = self._self_learn(x, y, w0, info, end, share=1.0, rng=np.random.default_rng([self.seed + 7919, 1]),
-                             desc="self-learning a random start (the failure check's null)")
+                             desc="self-learning a random start (the failure check's null)", schedule=schedule)
         if n_iter > 0:
             w, _ = refine(x, y, w, n_iter=n_iter, max_rank=self.refine_rank, csls_k=self.csls_k)
         return w, info
