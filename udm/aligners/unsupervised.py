@@ -8,8 +8,10 @@ the headroom above it, i.e. ``criterion - null < margin * (1 - null)`` (refineme
 criterion well above random maps' on small or unrelated spaces, and a failed distribution match lands a little
 above that). The margin 0.14 is calibrated on measured runs (experiments/results/bli*.md): failed runs on real
 and Bible corpora sit at 0.09-0.12 of the headroom, supervised and successful maps at 0.16-0.83.
-A self-learned run (below) passes a third check: the stage lifts any start's criterion, a random one's too, so
-the run must also clear a random orthogonal start put through the same stage and refinement by
+A self-learned run (the stage below, or the ``selflearn`` aligner and ``auto`` keeping its start, each with
+its own schedule: :meth:`learned_schedule`) passes a third check: self-learning lifts any start's criterion, a
+random one's too, so the run must also clear a random orthogonal start put through the same self-learning and
+refinement by
 ``sl_null_margin`` of the headroom above it, unless that null found the same map (its CSLS translations of the
 top ``agreement_words`` source words agree with the run's on at least ``sl_null_agreement``, as on easy pairs
 where self-learning needs no start). Measured (experiments/results/bli_standard_{enes,ende}_rank5k_v5*.md): on the
