@@ -48,12 +48,11 @@ class AutoAligner(UnsupervisedAligner):
         self.candidates = names
         self.method_params = dict(method_params or {})
         self.candidate_results: list[dict[str, Any]] = []
-        self._selflearn_schedule = None  # the selflearn candidate's self-learning schedule, once built
 
     def learned_schedule(self, meta: dict[str, Any]):
         """A kept ``selflearn`` start was self-learned by that candidate's schedule; otherwise as any aligner."""
-        if meta.get("chosen") == "selflearn" and self._selflearn_schedule is not None:
-            return self._selflearn_schedule
+        if meta.get("chosen") == "selflearn":
+            return self._build("selflearn").schedule
         return super().learned_schedule(meta)
 
     def _build(self, name: str) -> Optional[UnsupervisedAligner]:
@@ -84,8 +83,6 @@ class AutoAligner(UnsupervisedAligner):
             if aligner is None:
                 results.append({"method": name, "skipped": "not available"})
                 continue
-            if name == "selflearn":
-                self._selflearn_schedule = getattr(aligner, "schedule", None)
             aligner.run_seed = self.run_seed
             aligner.rng = np.random.default_rng(self.run_seed)
             aligner._deadline = self._deadline

@@ -156,8 +156,8 @@ class UnsupervisedAligner(Aligner):
                 failed = True
                 log.warning("%s: criterion %.4f clears a refined random map's %.4f by only %.2f of the headroom (needs %.2f): the alignment failed",
                             self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin)
-            elif self.sl_null and self.learned_schedule(meta) is not None:
-                failed = self._check_self_learned_null(x, y, w, score, refine_steps, end, meta)
+            elif self.sl_null and (schedule := self.learned_schedule(meta)) is not None:
+                failed = self._check_self_learned_null(x, y, w, score, refine_steps, end, meta, schedule)
         meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
         meta.update({"failed": failed, "time_budget": self.time_budget})
         mapping = self.final_mapping(x, y, w, meta)  # the checks above judge the orthogonal map
@@ -197,12 +197,13 @@ class UnsupervisedAligner(Aligner):
         return w
 
     def _check_self_learned_null(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, score: float, refine_steps: int,
-                                 end: Optional[float], meta: dict[str, Any]) -> bool:
-        """The null of a self-learned run: a random orthogonal start put through the same self-learning stage and
-        refinement. The run fails when its criterion clears that null's by less than ``sl_null_margin`` of the
-        headroom, unless the null found the same map (CSLS translations of the top ``agreement_words`` source
-        words agree on at least ``sl_null_agreement``). Records ``criterion_sl_null*`` in ``meta``."""
-        w_null, info = self.self_learned_null(x, y, refine_steps, end, schedule=self.learned_schedule(meta))
+                                 end: Optional[float], meta: dict[str, Any], schedule: SelfLearningSchedule) -> bool:
+        """The null of a self-learned run: a random orthogonal start put through the same self-learning
+        (``schedule``) and refinement. The run fails when its criterion clears that null's by less than
+        ``sl_null_margin`` of the headroom, unless the null found the same map (CSLS translations of the top
+        ``agreement_words`` source words agree on at least ``sl_null_agreement``). Records ``criterion_sl_null*``
+        in ``meta``."""
+        w_null, info = self.self_learned_null(x, y, refine_steps, end, schedule=schedule)
         null = self.criterion(x @ w_null, y)
         n = min(self.agreement_words, len(x))
         ours = retrieve(x[:n] @ w, y, k=1, method="csls", csls_k=self.csls_k)[0][:, 0]
