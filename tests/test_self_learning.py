@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from udm.aligners import get_aligner
-from udm.aligners.unsupervised import UnsupervisedAligner
+from udm.aligners.unsupervised import UnsupervisedAligner, self_learning_record
 from udm.cli import main
 from udm.criteria import random_orthogonal
 from udm.embeddings import Embeddings
@@ -171,6 +171,46 @@ def test_selflearn_runs_are_checked_against_a_random_start_self_learned_by_their
     m = auto.fit(en, noise)
     assert m.meta["chosen"] == "selflearn" and auto.learned_schedule(m.meta) is not None
     assert m.failed and "criterion_sl_null" in m.meta
+
+
+def test_the_time_budget_holds_back_as_much_for_the_self_learned_null_as_one_self_learning_run(pair):
+    """With a self-learned null ahead, selflearn's search (one self-learning run) gets half of ``search_share``
+    and the stage after a search ``stage_share_with_null`` of what is left; without the null, the former shares."""
+    en, code, *_ = pair
+    seen = {}
+
+    def record(aligner):
+        init = aligner.initialize
+        aligner.initialize = lambda *a: seen.setdefault(aligner.sl_null, aligner.time_left()) and init(*a)
+        return aligner
+
+    for sl_null in (True, False):
+        aligner = get_aligner("selflearn", progress=False, max_iter=3, refine_iters=1, time_budget=100.0)
+        aligner.sl_null = sl_null
+        assert aligner.reserves_for_null() is sl_null
+        record(aligner).fit(en, code)
+    assert 41.0 < seen[True] <= 42.5 and 83.5 < seen[False] <= 85.0
+    shares = []
+    stage = RoughStart(pair[-1], progress=False, refine_iters=1, self_learning=SelfLearningSchedule(max_iter=2),
+                       time_budget=100.0)
+    stage._self_learn = lambda x, y, w, meta, end, share=None, **k: shares.append(share) or w
+    stage.fit(en, code)
+    assert shares[0] == stage.stage_share_with_null and stage.search_self_learnings() == 0
+
+
+def test_the_null_gets_no_more_iterations_than_the_budget_left_the_run(pair):
+    """When the budget stopped the run's self-learning after n iterations, the null self-learns at most n: the
+    two are compared after the same number of steps; a run that finished leaves the null its whole schedule."""
+    en, code, lex, x, y, rough = pair
+    aligner = RoughStart(rough, progress=False, refine_iters=1, self_learning=True)
+    schedule = SelfLearningSchedule(max_iter=6)
+    for stopped, cap in ((True, 2), (False, 6)):
+        meta = {"sl_iterations": 2, "sl_stopped_by_time": stopped}
+        aligner._check_self_learned_null(x, y, rough, 0.5, 1, None, meta, schedule)
+        assert meta["sl_null_max_iter"] == cap and meta["sl_null_iterations"] <= cap
+    assert meta["sl_null_iterations"] > 2  # uncapped, it ran past the run's two iterations
+    assert self_learning_record({"chosen_sl_iterations": 7, "chosen_sl_stopped_by_time": True}) == (7, True)
+    assert self_learning_record({}) == (0, False)
 
 
 def test_cli_names_the_self_learned_null_when_it_decides(pair, tmp_path, capsys, monkeypatch):

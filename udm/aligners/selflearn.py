@@ -84,6 +84,10 @@ class SelfLearningAligner(UnsupervisedAligner):
                                              induction=induction, whiten=whiten,
                                              stochastic_cutoff=None if stochastic_cutoff is None else int(stochastic_cutoff))
 
+    def search_self_learnings(self) -> int:
+        """Every restart of the search is a self-learning run (the time budget holds one more back for the null)."""
+        return self.restarts
+
     def learned_schedule(self, meta: dict[str, Any]) -> SelfLearningSchedule:
         """Every run of this aligner is self-learned, by its own schedule: the failure check's null repeats it."""
         return self.schedule

@@ -27,10 +27,19 @@ initialisation and self-learning sharing ``search_share`` of the time budget equ
 multi-step final map (``udm.reweighting``) is fitted after these checks, which judge the refined orthogonal map.
 A ``time_budget`` bounds the whole fit: the search (initialisations, restarts) gets ``search_share`` of it, the
 final refinement stops early when half of what is left is spent, and the failure check refines its random start
-for as many steps as the final refinement ran; a fit overruns by at most about one refinement step.
+for as many steps as the final refinement ran; a fit overruns by at most about one refinement step. A fit that
+will need the self-learned null (:meth:`reserves_for_null`) holds back as much time for it as one of its own
+self-learning runs gets: a search that self-learns ``k`` times (restarts compared after the stage, or the
+``selflearn`` aligner) gets ``k / (k + 1)`` of ``search_share``, the stage after the search ``stage_share_with_null``
+of what is left instead of ``stage_share``, and the refinement a fifth of what is left after that instead of half.
+The null then runs at most as many iterations as the run's own self-learning when the budget stopped that, so
+that both had the same number of steps (measured before this reservation: on en-fr with the glosses, 1,200 s
+budgets, the nulls of gw / wp + ``--self-learning`` got 29 and 98 iterations, cut by the budget, and the check
+was more lenient than a finished null; ``bli_standard_enfr_rank5k_v5.md``).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, Optional, Union
@@ -51,6 +60,15 @@ from .base import Aligner, check_embeddings
 log = logging.getLogger(__name__)
 
 
+def self_learning_record(meta: dict[str, Any]) -> tuple[int, bool]:
+    """(iterations, stopped by the time budget) of the self-learning a fit's kept run went through: the stage's,
+    the ``selflearn`` aligner's, or (``chosen_``) that of the start ``auto`` kept; (0, False) when there was none."""
+    for prefix in ("", "chosen_"):
+        if f"{prefix}sl_iterations" in meta:
+            return int(meta[f"{prefix}sl_iterations"]), bool(meta.get(f"{prefix}sl_stopped_by_time", False))
+    return 0, False
+
+
 class UnsupervisedAligner(Aligner):
     """Base of gw / wp / adversarial / selflearn: ``restarts`` initialisations, the best by the criterion is refined."""
 
@@ -58,6 +76,8 @@ class UnsupervisedAligner(Aligner):
     min_words = 50
     refined_null_margin = 0.14  # share of the headroom (1 - refined null) a run must clear
     search_share = 0.85  # share of the time budget for initialisations and restarts; the rest refines and checks
+    stage_share = 2 / 3  # share of what the search leaves that the self-learning stage may use
+    stage_share_with_null = 0.45  # the same when the self-learned null needs about as much time after it
     sl_null = True  # with self-learning, also check against a self-learned random start (see fit)
     sl_null_margin = 0.03  # share of the headroom above that null a self-learned run must clear
     sl_null_agreement = 0.5  # a null translating this share of the top words as the run does found the same map
@@ -85,6 +105,14 @@ class UnsupervisedAligner(Aligner):
         left = self.time_left()
         return left is not None and left <= 0
 
+    def search_self_learnings(self) -> int:
+        """How many self-learning runs the search itself makes (0: none; restarts compared after the stage)."""
+        return self.restarts if self.self_learning and self.restarts > 1 else 0
+
+    def reserves_for_null(self) -> bool:
+        """Whether the fit holds back time for the failure check's self-learned null (see the module docstring)."""
+        return self.sl_null and self.refine_iters > 0 and (self.self_learning or self.search_self_learnings() > 0)
+
     def criterion(self, mapped_x: np.ndarray, y: np.ndarray) -> float:
         """The dictionary-free score used to choose among restarts (higher is better)."""
         return muse_criterion(mapped_x, y, n_words=self.criterion_words, csls_k=self.csls_k)
@@ -94,7 +122,9 @@ class UnsupervisedAligner(Aligner):
         check_embeddings(src, tgt, min_words=self.min_words)
         start = time.perf_counter()
         end = None if self.time_budget is None else start + float(self.time_budget)
-        self._deadline = None if end is None else start + self.search_share * float(self.time_budget)
+        reserve, learnings = self.reserves_for_null(), self.search_self_learnings()
+        search_share = self.search_share * (learnings / (learnings + 1) if reserve and learnings else 1.0)
+        self._deadline = None if end is None else start + search_share * float(self.time_budget)
         x = normalize(src.vectors, self.normalize)
         y = normalize(tgt.vectors, self.normalize)
         learn_each = self.self_learning and self.restarts > 1  # compare the restarts after self-learning
@@ -130,11 +160,11 @@ class UnsupervisedAligner(Aligner):
             meta.update({"sl_criterion": best_score, "chosen_restart": best_run["restart"]})
         meta["search_seconds"] = round(time.perf_counter() - start, 3)
         if self.self_learning and not learn_each:
-            w = self._self_learn(x, y, w, meta, end)
+            w = self._self_learn(x, y, w, meta, end, share=self.stage_share_with_null if reserve else self.stage_share)
         refine_steps = self.refine_iters
         if self.refine_iters > 0:
             now = time.perf_counter()
-            deadline = None if end is None else now + max(0.0, end - now) / 2
+            deadline = None if end is None else now + max(0.0, end - now) * (0.2 if reserve else 0.5)
             w, history = refine(x, y, w, n_iter=self.refine_iters, max_rank=self.refine_rank, csls_k=self.csls_k,
                                 progress=self.progress, deadline=deadline)
             meta["refinement"] = history
@@ -174,7 +204,7 @@ class UnsupervisedAligner(Aligner):
         return self.sl_schedule if self.self_learning else None
 
     def _self_learn(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, meta: dict[str, Any],
-                    end: Optional[float], share: float = 2 / 3, rng: Optional[np.random.Generator] = None,
+                    end: Optional[float], share: float = stage_share, rng: Optional[np.random.Generator] = None,
                     desc: str = "self-learning from the start",
                     schedule: Optional[SelfLearningSchedule] = None) -> np.ndarray:
         """Stochastic self-learning (``schedule``, default the stage's) started from the dictionary ``w``
@@ -203,6 +233,10 @@ class UnsupervisedAligner(Aligner):
         ``sl_null_margin`` of the headroom, unless the null found the same map (CSLS translations of the top
         ``agreement_words`` source words agree on at least ``sl_null_agreement``). Records ``criterion_sl_null*``
         in ``meta``."""
+        run_iterations, run_cut = self_learning_record(meta)
+        if run_cut:  # the budget stopped the run's self-learning: the null gets no more iterations than it had
+            schedule = dataclasses.replace(schedule, max_iter=max(1, min(schedule.max_iter, run_iterations)))
+        meta["sl_null_max_iter"] = schedule.max_iter
         w_null, info = self.self_learned_null(x, y, refine_steps, end, schedule=schedule)
         null = self.criterion(x @ w_null, y)
         n = min(self.agreement_words, len(x))
