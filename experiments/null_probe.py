@@ -11,6 +11,9 @@ whether a random start self-learns its way to the map (its own CSLS P@1), which 
 
     python experiments/null_probe.py --space experiments/results/bli_standard_enes_rank5k_v5.json:en-es/none/1 \\
         --name null_probe_enes
+
+``--schedule selflearn`` repeats the ``selflearn`` aligner's own schedule instead of the stage's: the null the
+failure check holds selflearn runs (and ``auto`` keeping that start) against.
 """
 from __future__ import annotations
 
@@ -34,14 +37,19 @@ from udm.mapping import Mapping  # noqa: E402
 from udm.retrieval import retrieve  # noqa: E402
 
 
-def self_learned_null(x: np.ndarray, y: np.ndarray, seed: int, refine_iters: int, refine_rank: Optional[int]) -> dict:
+def self_learned_null(x: np.ndarray, y: np.ndarray, seed: int, refine_iters: int, refine_rank: Optional[int],
+                      schedule_of: str = "stage") -> dict:
     """The failure check's own self-learned null (``UnsupervisedAligner.self_learned_null``) for aligner seed
-    ``seed``, and the refined-only null of the same random start."""
+    ``seed``, self-learned by the schedule of ``schedule_of`` (``stage``: the ``--self-learning`` stage's, which
+    gw / wp runs with the stage are checked against; ``selflearn``: that aligner's own), and the refined-only null
+    of the same random start."""
     t0 = time.time()
-    aligner = get_aligner("gw", seed=seed, refine_iters=refine_iters, refine_rank=refine_rank, self_learning=True,
-                          progress=False)
+    aligner = (get_aligner("selflearn", seed=seed, refine_iters=refine_iters, refine_rank=refine_rank, progress=False)
+               if schedule_of == "selflearn" else
+               get_aligner("gw", seed=seed, refine_iters=refine_iters, refine_rank=refine_rank, self_learning=True,
+                           progress=False))
     refined_crit = aligner.refined_null_criterion(x, y)
-    w, info = aligner.self_learned_null(x, y, refine_iters, None)
+    w, info = aligner.self_learned_null(x, y, refine_iters, None, schedule=aligner.learned_schedule({}))
     return {"w": w, "criterion": aligner.criterion(x @ w, y), "refined_only_criterion": refined_crit,
             "sl_objective": info["sl_objective"], "sl_iterations": info["sl_iterations"], "seconds": time.time() - t0}
 
@@ -64,6 +72,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--max-vocab", type=int, default=20000)
     ap.add_argument("--refine-iters", type=int, default=5)
     ap.add_argument("--refine-rank", type=int, default=5000)
+    ap.add_argument("--schedule", choices=("stage", "selflearn"), default="stage",
+                    help="the self-learning the nulls repeat: the --self-learning stage's (gw / wp cells) or the "
+                         "selflearn aligner's own (selflearn cells)")
     ap.add_argument("--agree-words", type=int, default=2000,
                     help="top source words whose CSLS translations are compared between a cell's map and the nulls'")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"), help="where cells/<id>.mapping.npz are")
@@ -78,7 +89,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         label = space_label(spec)
         nulls = []
         for r in range(args.starts):
-            null = self_learned_null(data.x, data.y, args.first_seed + r, args.refine_iters, rank)
+            null = self_learned_null(data.x, data.y, args.first_seed + r, args.refine_iters, rank, args.schedule)
             w = null.pop("w")
             row = {"space": label, "kind": "null", "map": f"random start (seed {args.first_seed + r})", "p1": data.p1(w), **null}
             nulls.append({**row, "tr": translations(data.x @ w, data.y, args.agree_words)})
@@ -108,7 +119,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     meta = probe_meta("null_probe.py", argv, t_start)
     lines = report_header("Failure check: a self-learned random start as the null", "null_probe.py", meta) + [
         f"- nulls: the failure check's own (`UnsupervisedAligner.self_learned_null`, aligner seeds {args.first_seed}-"
-        f"{args.first_seed + args.starts - 1}): random orthogonal starts through the shared self-learning stage and "
+        f"{args.first_seed + args.starts - 1}): random orthogonal starts through "
+        f"{'the shared self-learning stage' if args.schedule == 'stage' else 'the selflearn aligner' + chr(39) + 's self-learning'} and "
         f"{args.refine_iters} refinement steps among the top {args.refine_rank} words; `refined only` = the same "
         "start after the refinement alone (the null the aligners use now); MUSE criterion over the top 10k words",
         "- cells: the study's own runs (criterion after the stage and the refinement, before any reweighting); "

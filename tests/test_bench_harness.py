@@ -866,7 +866,7 @@ def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipelin
         cp.main(argv + ["--votes", "ten"])
 
 
-def test_null_probe_self_learns_random_starts_and_compares_the_kept_maps(tmp_path):
+def test_null_probe_self_learns_random_starts_and_compares_the_kept_maps(tmp_path, monkeypatch):
     """The null probe puts random starts through the failure check's self-learned null, then reports each cell's
     headroom share against it and how many top translations its kept map shares with the nulls."""
     import json
@@ -892,6 +892,16 @@ def test_null_probe_self_learns_random_starts_and_compares_the_kept_maps(tmp_pat
     assert run1["sl_null"] == null["criterion"] and run1["sl_share"] > run2["sl_share"]
     assert 0 <= run2["agreement"] < run1["agreement"] <= 1  # the noisy map translates fewer words as the null does
     assert "| wp seed 0 |" in (tmp_path / "nullp.md").read_text()
+    from udm.aligners.selflearn import SelfLearningAligner
+    from udm.aligners.unsupervised import UnsupervisedAligner
+    from udm.self_learning import STAGE_SCHEDULE
+
+    seen = []
+    real = UnsupervisedAligner.self_learned_null
+    monkeypatch.setattr(UnsupervisedAligner, "self_learned_null",
+                        lambda self, *a, **k: seen.append(k["schedule"]) or real(self, *a, **k))
+    assert npr.main(argv) == 0 and npr.main(argv + ["--schedule", "selflearn"]) == 0
+    assert seen == [STAGE_SCHEDULE, SelfLearningAligner().schedule] and seen[0] != seen[1]
 
 
 def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
