@@ -885,8 +885,8 @@ def pct(x: Optional[float], nd: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{nd}f}"
 
 
-def ratio(x: Optional[float]) -> str:
-    return "-" if x is None else f"{x:.2f}"
+def ratio(x: Optional[float], nd: int = 2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
 
 
 def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
@@ -1018,6 +1018,43 @@ def self_learning_text(params: dict) -> str:
     cutoff = params.get("sl_stochastic_cutoff")
     where = f"; induced among the top {cutoff} words while p < 1" if cutoff else ""
     return f"stochastic self-learning from each start before the refinement (--self-learning{where}); "
+
+
+def failure_check_lines(settings: list[dict]) -> list[str]:
+    """The failure check's terms per unsupervised run (from each cell's mapping metadata): criterion, the refined
+    null and the share of the headroom cleared, and for self-learned runs the self-learned null, its share, how many
+    iterations it ran (of how many allowed; `cut` when the time budget stopped it) and the translations it shares."""
+    rows = []
+    for s in settings:
+        for c in s.get("cells", []):
+            m = c.get("meta") or {}
+            if c.get("status") != "ok" or c["method"] not in UNSUPERVISED or "failed" not in m:
+                continue
+            if m.get("criterion_sl_null") is not None:
+                its = f"{m.get('sl_null_iterations')}" + (f"/{m['sl_null_max_iter']}" if "sl_null_max_iter" in m else "")
+                sl = (f"{ratio(m['criterion_sl_null'], 4)} | {ratio(m.get('criterion_sl_null_share'), 3)} | {its}"
+                      f"{' cut' if m.get('sl_null_stopped_by_time') else ''} | {ratio(m.get('sl_null_agreement'), 3)}")
+            else:
+                sl = "- | - | - | -"
+            run_its = "-" if "sl_iterations" not in m else (
+                f"{m['sl_iterations']}{' cut' if m.get('sl_stopped_by_time') else ''}")
+            rows.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {method_label(c)} | {c.get('seed', 0)} | "
+                        f"{pct(c['p1'])} | {ratio(c.get('criterion'), 4)} | {ratio(m.get('criterion_refined_null'), 4)} | "
+                        f"{ratio(m.get('criterion_headroom_share'), 3)} | {run_its} | {sl} | "
+                        f"{'failed' if m['failed'] else 'ok'} |")
+    if not rows:
+        return []
+    return ["## Failure check per run\n",
+            "What each unsupervised run's own failure check measured (`udm/aligners/unsupervised.py`): the criterion "
+            "of the refined orthogonal map; a random orthogonal start put through the same refinement (`refined null`) "
+            "and the share of the headroom above it the run cleared (needs 0.14); for self-learned runs the run's "
+            "self-learning iterations (`cut`: stopped by the time budget) and a random start put through the same "
+            "self-learning and refinement (`SL null`; needs 0.03 of the headroom above it unless `agree`, the share "
+            "of the top 2,000 CSLS translations the two share, is 0.5 or more), with its iterations / the most it was "
+            "allowed (the run's own count when the budget stopped the run).\n",
+            "| pair | regime | frac | method | seed | CSLS P@1 | criterion | refined null | share | SL iters | SL null | "
+            "SL share | SL null iters | agree | flag |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def render_markdown(results: dict) -> str:
@@ -1162,6 +1199,7 @@ def render_markdown(results: dict) -> str:
     for pl in R["plots"]:
         if pl.endswith("_criterion.png"):
             L.append(f"![criterion vs P@1]({pl})\n")
+    L.extend(failure_check_lines(settings))
     # scaling
     L.append("## Scaling: unsupervised / supervised ratio vs corpus fraction and regime\n")
     L.append("| pair | regime | fraction | sup. P@1 | best unsup. P@1 | ratio |")

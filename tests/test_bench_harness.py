@@ -569,6 +569,28 @@ def test_half_reuses_only_a_pair_build_and_sources_must_match(tmp_path):
     assert run_bli.requested_sources(argparse.Namespace(sources=["all"])) == list(SOURCES)
 
 
+def test_the_report_shows_each_runs_failure_check_with_its_nulls_iterations():
+    """One row per unsupervised run with a failure check: the refined null and share, and for self-learned runs the
+    self-learned null, its share and its iterations against the most it was allowed (``cut`` when the budget
+    stopped it); supervised cells and cells without a check get no row."""
+    import run_bli
+
+    meta = {"failed": True, "criterion_refined_null": 0.378, "criterion_headroom_share": 0.159, "sl_iterations": 40,
+            "sl_stopped_by_time": True, "criterion_sl_null": 0.464, "criterion_sl_null_share": 0.025,
+            "sl_null_iterations": 40, "sl_null_max_iter": 40, "sl_null_stopped_by_time": False, "sl_null_agreement": 0.001}
+    cells = [{"method": "selflearn", "seed": 1, "status": "ok", "p1": 0.001, "criterion": 0.4772, "meta": meta},
+             {"method": "gw", "seed": 1, "status": "ok", "p1": 0.18, "criterion": 0.52,
+              "meta": {"failed": False, "criterion_refined_null": 0.35, "criterion_headroom_share": 0.26}},
+             {"method": "procrustes", "seed": 0, "status": "ok", "p1": 0.2, "criterion": 0.6, "meta": {}},
+             {"method": "wp", "seed": 1, "status": "failed", "error": "boom"}]
+    lines = run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells}])
+    rows = [ln for ln in lines if ln.startswith("| en-de")]
+    assert rows == ["| en-de | none | 1 | selflearn | 1 | 0.1 | 0.4772 | 0.3780 | 0.159 | 40 cut | 0.4640 | 0.025 | 40/40 | "
+                    "0.001 | failed |",
+                    "| en-de | none | 1 | gw | 1 | 18.0 | 0.5200 | 0.3500 | 0.260 | - | - | - | - | - | ok |"]
+    assert run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells[2:]}]) == []
+
+
 def test_sources_option_rejects_unknown_source_in_one_line(capsys):
     import run_bli
 
