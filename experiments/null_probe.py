@@ -117,10 +117,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             rows.append(row)
             log_row(row)
     meta = probe_meta("null_probe.py", argv, t_start)
+    through = ("the shared self-learning stage" if args.schedule == "stage"
+               else "the selflearn aligner's self-learning")
     lines = report_header("Failure check: a self-learned random start as the null", "null_probe.py", meta) + [
         f"- nulls: the failure check's own (`UnsupervisedAligner.self_learned_null`, aligner seeds {args.first_seed}-"
-        f"{args.first_seed + args.starts - 1}): random orthogonal starts through "
-        f"{'the shared self-learning stage' if args.schedule == 'stage' else 'the selflearn aligner' + chr(39) + 's self-learning'} and "
+        f"{args.first_seed + args.starts - 1}): random orthogonal starts through {through} and "
         f"{args.refine_iters} refinement steps among the top {args.refine_rank} words; `refined only` = the same "
         "start after the refinement alone (the null the aligners use now); MUSE criterion over the top 10k words",
         "- cells: the study's own runs (criterion after the stage and the refinement, before any reweighting); "

@@ -105,9 +105,13 @@ class UnsupervisedAligner(Aligner):
         left = self.time_left()
         return left is not None and left <= 0
 
+    def learns_each_restart(self) -> bool:
+        """Whether every restart goes through the stage and the restarts are compared after it."""
+        return self.self_learning and self.restarts > 1
+
     def search_self_learnings(self) -> int:
         """How many self-learning runs the search itself makes (0: none; restarts compared after the stage)."""
-        return self.restarts if self.self_learning and self.restarts > 1 else 0
+        return self.restarts if self.learns_each_restart() else 0
 
     def reserves_for_null(self) -> bool:
         """Whether the fit holds back time for the failure check's self-learned null (see the module docstring)."""
@@ -127,7 +131,7 @@ class UnsupervisedAligner(Aligner):
         self._deadline = None if end is None else start + search_share * float(self.time_budget)
         x = normalize(src.vectors, self.normalize)
         y = normalize(tgt.vectors, self.normalize)
-        learn_each = self.self_learning and self.restarts > 1  # compare the restarts after self-learning
+        learn_each = self.learns_each_restart()  # compare the restarts after self-learning
         search_end = self._deadline
         runs: list[dict[str, Any]] = []
         best_w, best_info, best_score, best_run = None, {}, -np.inf, {}
