@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from udm import Embeddings, Mapping
+from udm import Embeddings, Lexicon, Mapping
 from udm.cli import main
 
 DATA = Path(__file__).parent / "data"
@@ -35,6 +35,9 @@ def test_align_eval_translate_end_to_end(vecs, tmp_path, capsys):
     assert report["scores"]["csls"]["p@1"] > 0.9
     assert report["coverage"]["covered_words"] <= report["coverage"]["source_words"]
     assert (out / "mapping.npz").is_file() and (out / "src.mapped.vec").is_file()
+    induced = Lexicon.load(out / "dictionary.txt")  # the map's own dictionary: on the cipher, mostly the cipher
+    gold = Lexicon.load(FIX / "cipher.txt").golds
+    assert len(induced) > 500 and sum(t in gold.get(s, ()) for s, t in induced.pairs) > 0.9 * len(induced)
     assert Mapping.load(out / "mapping.npz").meta["method"] == "procrustes"
 
     capsys.readouterr()

@@ -281,3 +281,44 @@ def test_gw_schedule_is_validated():
         with pytest.raises(UdmError, match="eps|max_iter|overcentre"):
             GromovWassersteinAligner(**bad)
     assert GromovWassersteinAligner(eps_starts=0.3).eps_starts == (0.3,)
+
+
+def test_partial_sinkhorn_transports_the_asked_mass_within_the_marginals():
+    from udm.ot import partial_sinkhorn, sinkhorn
+
+    rng = np.random.default_rng(3)
+    cost = torch.from_numpy(rng.random((40, 40)).astype(np.float32))
+    cost[:8] += 2.0  # eight source words far from every target: the ones a partial plan should leave out
+    plan, _, g, info = partial_sinkhorn(cost, 0.02, mass=0.8, max_iter=5000, tol=1e-7)
+    assert plan.shape == (40, 40) and g.shape == (41,)
+    assert float(plan.sum()) == pytest.approx(0.8, abs=1e-4)
+    assert float(plan.sum(1).max()) <= 1 / 40 * 1.001 and float(plan.sum(0).max()) <= 1 / 40 * 1.001
+    assert float(plan[:8].sum()) < 0.01  # the far rows are the untransported 20%
+    full, _, _, _ = partial_sinkhorn(cost, 0.05, mass=1.0, max_iter=5000, tol=1e-7)
+    ref, _, _, _ = sinkhorn(cost, 0.05, max_iter=5000, tol=1e-7)
+    np.testing.assert_allclose(full.numpy(), ref.numpy(), atol=1e-5)  # mass 1 is plain balanced transport
+    with pytest.raises(UdmError, match="mass"):
+        partial_sinkhorn(cost, 0.05, mass=0.0)
+
+
+def test_partial_gw_recovers_the_cipher_and_validates_its_mass(cipher):
+    src, tgt, pairs = cipher
+    m = make("gw", coarse_words=300, mass=0.9).fit(src, tgt)
+    assert not m.failed and p_at_1(m, src, tgt, pairs) >= 0.95
+    with pytest.raises(UdmError, match="mass"):
+        GromovWassersteinAligner(mass=1.5)
+
+
+def test_a_mapping_induces_its_dictionary_as_the_refinement_does(cipher):
+    from udm.mapping import Mapping
+    from udm.refinement import induce_dictionary
+
+    src, tgt, pairs = cipher
+    m = make("gw", coarse_words=300).fit(src, tgt)
+    lex = m.induced_lexicon(src, tgt, max_rank=500)
+    idx = induce_dictionary(m.transform(src.vectors), m.prepare_target(tgt.vectors), max_rank=500)
+    assert lex.pairs == [(src.words[i], tgt.words[j]) for i, j in idx]
+    gold = {(src.words[i], tgt.words[j]) for i, j in pairs}
+    assert len(lex) > 300 and sum(p in gold for p in lex.pairs) >= 0.95 * len(lex)
+    same = Mapping(np.eye(src.dim, dtype=np.float32)).induced_lexicon(src, src, max_rank=200)
+    assert len(same) >= 190 and all(a == b for a, b in same.pairs)  # a space against itself: every word itself

@@ -92,6 +92,7 @@ def _cmd_align(args) -> int:
     if args.export:
         mapping.export_vec(src, out / "src.mapped.vec")
         tgt.with_vectors(mapping.prepare_target(tgt)).save(out / "tgt.normalized.vec")
+        mapping.induced_lexicon(src, tgt, max_rank=args.refine_rank, csls_k=args.csls_k).save(out / "dictionary.txt")
     summary = {k: v for k, v in mapping.meta.items() if k not in ("refinement", "restarts", "rcsls_loss")}
     print(json.dumps(summary, default=str))
     print(f"mapping written to {out / 'mapping.npz'}", file=sys.stderr)
@@ -204,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="torch device for methods that support one (e.g. cuda)")
     p.add_argument("--csls-k", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--export", action="store_true", help="also write src.mapped.vec and tgt.normalized.vec (the target as the mapping compares it)")
+    p.add_argument("--export", action="store_true", help="also write src.mapped.vec, tgt.normalized.vec (the target as the mapping compares it) and dictionary.txt (the map's induced dictionary: CSLS mutual nearest neighbours among the --refine-rank words, MUSE format)")
     p.add_argument("--eval", metavar="TEST_DICT", help="evaluate BLI on this test dictionary afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_align)

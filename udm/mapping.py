@@ -16,7 +16,9 @@ import numpy as np
 from .atomic import atomic_path
 from .embeddings import Embeddings
 from .errors import UdmError
+from .lexicon import Lexicon
 from .normalize import DEFAULT_SPEC, normalize, parse_spec
+from .refinement import induce_dictionary
 
 ArrayOrEmb = Union[np.ndarray, Embeddings]
 
@@ -98,6 +100,16 @@ class Mapping:
                            mapped_norm=str(d["mapped_norm"]) if "mapped_norm" in d.files else "none")
         except (OSError, ValueError, KeyError) as exc:
             raise UdmError(f"{path}: not a udm mapping file ({exc})") from None
+
+    def induced_lexicon(self, src: Embeddings, tgt: Embeddings, *, max_rank: Optional[int] = 15000, csls_k: int = 10,
+                        mode: str = "mutual") -> Lexicon:
+        """The dictionary this map induces, as the shared refinement induces one: CSLS mutual nearest neighbours
+        (``mode``) among the ``max_rank`` most frequent words of each side. Pass the vocabularies the map was fitted
+        on (centring uses the whole matrix). Save it with :meth:`Lexicon.save` (MUSE format), e.g. to seed a
+        supervised fit on other vectors of the same two languages."""
+        pairs = induce_dictionary(self.transform(src.vectors), self.prepare_target(tgt.vectors), max_rank=max_rank,
+                                  csls_k=csls_k, mode=mode)
+        return Lexicon((src.words[i], tgt.words[j]) for i, j in pairs)
 
     def export_vec(self, src: Embeddings, path: str | os.PathLike) -> None:
         """Write the mapped source vocabulary as a ``.vec``/``.npz`` file in the target space."""

@@ -6,7 +6,7 @@ matrices in memory. Costs are arbitrary real matrices; ``eps`` is in the same un
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -127,6 +127,31 @@ def sinkhorn(
     if not (bool(torch.isfinite(f).all()) and bool(torch.isfinite(g).all())):
         raise UdmError("Sinkhorn diverged (non-finite transport plan); increase epsilon")
     return kernel, f, g, {"iterations": it, "marginal_error": err, "absorptions": absorptions}
+
+
+def partial_sinkhorn(
+    cost: torch.Tensor, eps: float, *, mass: float, g: Optional[torch.Tensor] = None, **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """Entropic partial OT between uniform marginals: a plan of total ``mass`` (0 < mass <= 1) whose rows and
+    columns sum to at most 1/n and 1/m, as :func:`sinkhorn` on the cost with one dummy row and column (cost 0)
+    that take the untransported ``1 - mass`` of each side, the dummy-to-dummy cell forbidden (Chapel et al. 2020).
+
+    Returns ``(plan, f, g, info)`` like :func:`sinkhorn`, the plan without the dummy row and column; ``g`` (the
+    column potentials, dummy included: m + 1 values) warm-starts the next call.
+    """
+    if not 0.0 < mass <= 1.0:
+        raise UdmError(f"transported mass must be in (0, 1], got {mass}")
+    n, m = cost.shape
+    dev = cost.device
+    big = float(cost.abs().max()) * 10.0 + 1.0
+    padded = torch.zeros(n + 1, m + 1, device=dev, dtype=cost.dtype)
+    padded[:n, :m] = cost
+    padded[n, m] = big
+    rest = torch.tensor([1.0 - mass + 1e-12], device=dev)
+    a = torch.cat([torch.full((n,), 1.0 / n, device=dev), rest])
+    b = torch.cat([torch.full((m,), 1.0 / m, device=dev), rest])
+    plan, f, g, info = sinkhorn(padded, eps, a=a, b=b, g=g, **kwargs)
+    return plan[:n, :m], f[:n], g, info
 
 
 def sinkhorn_cost(cost: torch.Tensor, eps: float, *, max_iter: int = 1000, tol: float = 1e-5) -> float:

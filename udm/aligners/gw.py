@@ -15,6 +15,7 @@ refines over the whole vocabulary.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 from ..embeddings import Embeddings
 from ..errors import UdmError
 from ..normalize import unit
-from ..ot import as_tensor, coupling_pairs, epsilon_schedule, resolve_device, sinkhorn
+from ..ot import as_tensor, coupling_pairs, epsilon_schedule, partial_sinkhorn, resolve_device, sinkhorn
 from ..procrustes import procrustes
 from .unsupervised import UnsupervisedAligner
 
@@ -42,6 +43,7 @@ def gw_coupling(
     tol: float = 1e-4,
     sinkhorn_iter: int = 300,
     init: Optional[torch.Tensor] = None,
+    mass: float = 1.0,
     deadline: Optional[float] = None,
     progress: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -50,10 +52,14 @@ def gw_coupling(
     ``init`` is an initial d x d cross-covariance ``X^T T Y`` (None: that of the independent coupling). Epsilon
     is relative to the spread (std) of the current linearised cost and decreases geometrically over ``max_iter``
     steps; stops early when the coupling stops moving (``tol``, mean absolute change x N) or at ``deadline``.
+    ``mass`` < 1 makes it partial GW: each step transports only that share of the mass (:func:`partial_sinkhorn`),
+    so words with no counterpart among the other side's top words (one corpus's own domain) can stay unmatched.
     """
     n = x.shape[0]
     if y.shape[0] != n:
         raise UdmError("GW needs the same number of words on both sides")
+    if not 0.0 < mass <= 1.0:
+        raise UdmError(f"GW transported mass must be in (0, 1], got {mass}")
     cross = x.mean(0)[:, None] * y.mean(0)[None, :] if init is None else init
     schedule = epsilon_schedule(eps_start, eps_end, max_iter)
     g = None
@@ -66,8 +72,9 @@ def gw_coupling(
         scale = float(sample.std()) or 1.0
         cost /= scale
         last = step == max_iter - 1
-        new_plan, _, g, info = sinkhorn(cost, eps_rel, g=g, max_iter=sinkhorn_iter if last else sinkhorn_iter // 3,
-                                        tol=1e-5 if last else 1e-3)
+        solve = sinkhorn if mass >= 1.0 else partial(partial_sinkhorn, mass=mass)
+        new_plan, _, g, info = solve(cost, eps_rel, g=g, max_iter=sinkhorn_iter if last else sinkhorn_iter // 3,
+                                     tol=1e-5 if last else 1e-3)
         del cost
         change = float("inf") if plan is None else float(torch.dist(new_plan, plan, p=1)) / 2.0
         plan = new_plan
@@ -195,7 +202,8 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     times their mean (over-centred: a shared offset that orders the words alike on both sides, which on some
     real spaces leads GW to the translation where plain centring does not); the two views' best couplings are
     compared by the dictionary-free criterion of the map each seeds (objectives of different inputs are not
-    comparable).
+    comparable). ``mass`` below 1 (e.g. 0.8) makes every stage partial GW: only that share of the top words'
+    mass is matched, so words of a domain one corpus has and the other lacks can stay out of the coupling.
     The warm-started ``n_words`` stage anneals from ``fine_eps_start`` over ``fine_max_iter`` steps. ``tol``
     stops a stage once the coupling stops moving. Memory: a few ``n_words`` x ``n_words`` float32 matrices.
     """
@@ -207,7 +215,7 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     def __init__(self, *, n_words: int = 5000, coarse_words: int = 2000,
                  eps_starts: Sequence[float] = EPS_STARTS, eps_end: float = 0.02, max_iter: int = 240,
                  fine_eps_start: float = 0.05, fine_max_iter: int = 30, tol: float = 1e-4, sinkhorn_iter: int = 300,
-                 overcentre: float = 1.5, **kwargs):
+                 overcentre: float = 1.5, mass: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if n_words < 2 or coarse_words < 0:
             raise UdmError(f"n_words must be at least 2 and coarse_words at least 0, got {n_words}, {coarse_words}")
@@ -218,6 +226,8 @@ class GromovWassersteinAligner(UnsupervisedAligner):
                            f"eps_end={eps_end}, fine_eps_start={fine_eps_start}")
         if overcentre < 0:
             raise UdmError(f"overcentre must be 0 (off) or positive, got {overcentre}")
+        if not 0.0 < mass <= 1.0:
+            raise UdmError(f"mass (the share of the top words GW matches) must be in (0, 1], got {mass}")
         if max_iter < 1 or fine_max_iter < 1:
             raise UdmError(f"max_iter and fine_max_iter must be at least 1, got {max_iter}, {fine_max_iter}")
         self.n_words = int(n_words)
@@ -230,6 +240,7 @@ class GromovWassersteinAligner(UnsupervisedAligner):
         self.tol = float(tol)
         self.sinkhorn_iter = int(sinkhorn_iter)
         self.overcentre = float(overcentre)
+        self.mass = float(mass)
 
     def stages(self, n_available: int) -> list[int]:
         """Word counts of the GW stages on ``n_available`` words a side: [coarse_words,] n_words."""
@@ -257,7 +268,7 @@ class GromovWassersteinAligner(UnsupervisedAligner):
     def schedule(self) -> dict[str, Any]:
         """The keyword arguments of :func:`staged_gw_coupling` that set this aligner's annealing schedules."""
         return {"eps_starts": self.eps_starts, "eps_end": self.eps_end, "max_iter": self.max_iter, "tol": self.tol,
-                "sinkhorn_iter": self.sinkhorn_iter,
+                "sinkhorn_iter": self.sinkhorn_iter, "mass": self.mass,
                 "warm": {"eps_start": self.fine_eps_start, "max_iter": self.fine_max_iter},
                 "view_kwargs": {"max_iter": max(1, self.max_iter // 2)}}
 
