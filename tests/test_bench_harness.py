@@ -1115,3 +1115,37 @@ def test_isomorphism_probe_tells_a_matched_pair_from_a_mismatched_one(tmp_path):
     assert not (tmp_path / "bad.md").exists()
     with pytest.raises(SystemExit, match="^error: "):
         ip.main(["--lexicon", str(tmp_path / "missing.txt")] + argv[2:4] + ["--name", "bad"])
+
+
+def test_dictionary_transfer_carries_each_runs_induced_dictionary_and_compares_with_supervised(tmp_path):
+    """dictionary_transfer reads each unsupervised run's kept mapping, induces its dictionary, fits Procrustes (+
+    refinement) seeded with it on the target study's vectors and compares word by word with that study's
+    supervised map; bad arguments stop with one line."""
+    import json
+    import shutil
+
+    import dictionary_transfer as dt
+
+    study, setting, _, _, good, noisy = _cipher_study_maps(tmp_path, 0.05)
+    setting["cells"] = [{"method": "procrustes", "seed": 0, "status": "ok", "cell": "base", "p1": 0.99}]
+    good.save(tmp_path / "cells" / "base.mapping.npz")
+    for key, m in (("run1", good), ("run2", noisy)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+        setting["cells"].append({"method": "gw", "seed": len(setting["cells"]), "status": "ok", "cell": key, "p1": 0.9})
+    study["meta"] = {"params": {"max_vocab": 10 ** 6, "refine_iters": 1, "reweight": False}}
+    (tmp_path / "lexicons").mkdir()
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "corpora/fixtures/cipher.txt", tmp_path / "lexicons" / f"{setting['id'].split('/')[0]}.txt")
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    argv = ["--from", f"{path}:gw", "--to", str(path), "--cache-dir", str(tmp_path), "--out-dir", str(tmp_path),
+            "--rank", "500", "--name", "tr"]
+    assert dt.main(argv) == 0
+    out = json.loads((tmp_path / "tr.json").read_text())
+    assert [r["seed"] for r in out["rows"]] == [1, 2] and out["pooled"]["runs"] == 2
+    assert all(r["carried"] > 300 and r["correct"] > 0.9 * r["carried"] and r["p_a"] > 0.9 for r in out["rows"])
+    assert "| 1 | 90.0 |" in (tmp_path / "tr.md").read_text()
+    with pytest.raises(SystemExit, match="not STUDY_JSON:METHOD"):
+        dt.main(["--from", "nothing", "--to", str(path)])
+    with pytest.raises(SystemExit, match="need ok wp cells"):
+        dt.main(argv[:1] + [f"{path}:wp"] + argv[2:])
