@@ -6,7 +6,7 @@ study JSON, loads the mappings its cells kept (``<cache>/cells/<cell>.mapping.np
 baseline on the same test words (``udm.significance.compare_reports``) and checks that the recomputed P@1 is
 the cell's recorded one.
 
-    python experiments/paired_test.py --study experiments/results/<study>.json --name paired_<study>
+    python experiments/paired_test.py --study experiments/results/<study>.json  # -> paired_<study>.md
 """
 from __future__ import annotations
 
@@ -136,6 +136,14 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
     return lines
 
 
+def default_name(studies: list[str], baseline_from: Optional[str]) -> str:
+    """paired_<first study>[_vs_<baseline study>] (a study's bli_ prefix dropped): the name when --name is not given."""
+    def stem(path: str) -> str:
+        return Path(path).stem.removeprefix("bli_")
+    name = "paired_" + stem(studies[0])
+    return name + f"_vs_{stem(baseline_from)}" if baseline_from else name
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="append", required=True, help="a run_bli.py study JSON (repeatable)")
@@ -144,9 +152,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="take the baseline cell from this study JSON instead (same setting, vectors and test words), "
                          "e.g. the orthogonal supervised map when the runs used --reweight")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
-    ap.add_argument("--name", default="paired_test")
+    ap.add_argument("--name", help="report name (default paired_<study>, with --baseline-from paired_<study>_vs_<that "
+                                   "study>, so two comparisons of one study do not overwrite each other)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
+    args.name = args.name or default_name(args.study, args.baseline_from)
     t0, cache = time.time(), Path(args.cache_dir)
     rows, pooled, missing = [], [], []
     base_study = json.loads(Path(args.baseline_from).read_text(encoding="utf-8")) if args.baseline_from else None

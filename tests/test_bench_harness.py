@@ -848,6 +848,8 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     paired_test.main(["--study", str(path), "--baseline-from", str(tmp_path / "other.json"), "--cache-dir",
                       str(tmp_path), "--out-dir", str(tmp_path), "--name", "paired3"])
     assert "no setting en-cipher/cipher/1 on the same vectors" in (tmp_path / "paired3.md").read_text()
+    assert paired_test.default_name([str(path)], None) == "paired_study"  # no --name: named after the studies
+    assert paired_test.default_name(["r/bli_x.json"], "r/bli_x_orthogonal.json") == "paired_x_vs_x_orthogonal"
 
 
 def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipeline_on_them(tmp_path):
