@@ -15,7 +15,6 @@ beside its P@1. The gold lexicon (train and test) only counts how many consensus
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -26,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from probe_common import find_cached, fmt, gold_translations, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
-from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
+from probe_common import (find_cached, fmt, gold_translations, log_row, probe_meta, report_header,  # noqa: E402
+                          read_study, study_vectors, write_probe_report)
+from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.aligners.supervised import ProcrustesAligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
@@ -76,12 +76,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not thresholds or thresholds[-1] < 1:
         ap.error("--votes: thresholds must be at least 1")
     t0, cache = time.time(), Path(args.cache_dir)
-    study = json.loads(Path(args.study).read_text(encoding="utf-8"))
+    study = read_study(args.study)
     setting = pick_setting(study, args.setting, args.method)
     params = study["meta"]["params"]
     try:
-        src = Embeddings.load(find_cached(setting["vectors"]["src"]["path"], cache, "vectors")).top(params["max_vocab"])
-        tgt = Embeddings.load(find_cached(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(params["max_vocab"])
+        src, tgt = study_vectors(study, setting, cache)
         train = Lexicon.load(find_cached(setting["train_lexicon"], cache, "lexicons"))
         test = Lexicon.load(find_cached(setting["test_lexicon"], cache, "lexicons"))
     except UdmError as exc:

@@ -18,7 +18,6 @@ whole build's study (seeded with the train lexicon, then refined), on that study
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,31 +25,16 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_common import ROOT, find_cached, fmt, gold_translations, log_row, probe_meta, report_header  # noqa: E402
+from probe_common import (ROOT, difference_cells, find_cached, fmt, gold_translations, log_row, probe_meta,  # noqa: E402
+                          read_study, report_header, study_vectors)
 from bli_core import write_report  # noqa: E402
 
-from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
+from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.aligners.supervised import ProcrustesAligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 CACHE = ROOT / "experiments" / "cache"
-
-
-def load_study(path: str) -> tuple[dict, dict]:
-    """A run_bli study JSON and its first setting (one line on error)."""
-    try:
-        study = json.loads(Path(path).read_text())
-        return study, study["settings"][0]
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise SystemExit(f"error: cannot read study {path}: {exc}") from None
-
-
-def setting_space(study: dict, setting: dict, cache: Path) -> tuple[Embeddings, Embeddings]:
-    """The setting's source and target vectors, top ``max_vocab`` words as the study loaded them."""
-    n = study["meta"]["params"]["max_vocab"]
-    return (Embeddings.load(find_cached(setting["vectors"]["src"]["path"], cache, "vectors")).top(n),
-            Embeddings.load(find_cached(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(n))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -68,16 +52,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     path, _, method = args.source.rpartition(":")
     if not path or not method:
         raise SystemExit(f"error: --from {args.source!r} is not STUDY_JSON:METHOD")
-    from_study, from_setting = load_study(path)
-    to_study, to_setting = load_study(args.target)
+    from_study, to_study = read_study(path), read_study(args.target)
+    if not from_study["settings"] or not to_study["settings"]:
+        raise SystemExit(f"error: {path if not from_study['settings'] else args.target} has no settings")
+    from_setting, to_setting = from_study["settings"][0], to_study["settings"][0]
     params = to_study["meta"]["params"]
     runs = [c for c in from_setting.get("cells", []) if c.get("method") == method and c.get("status") == "ok"]
     sup = [c for c in to_setting.get("cells", []) if c.get("method") == "procrustes" and c.get("status") == "ok"]
     if not runs or not sup:
         raise SystemExit(f"error: need ok {method} cells in {path} and a procrustes cell in {args.target}")
     try:
-        bal_src, bal_tgt = setting_space(from_study, from_setting, cache)
-        src, tgt = setting_space(to_study, to_setting, cache)
+        bal_src, bal_tgt = study_vectors(from_study, from_setting, cache)
+        src, tgt = study_vectors(to_study, to_setting, cache)
         test = Lexicon.load(find_cached(to_setting["test_lexicon"], cache, "lexicons"))
         gold = gold_translations(Lexicon.load(cache / "lexicons" / f"{to_setting.get('pair') or to_setting['id'].split('/')[0]}.txt"))
         sup_map = Mapping.load(cache / "cells" / f"{sup[0]['cell']}.mapping.npz")
@@ -127,14 +113,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         "| seed | unsupervised P@1 there | induced | carried | correct / listed | carried-seed P@1 | supervised P@1 | A - B | 95% CI | p | s |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lo, hi = r["ci95"]
+        diff, ci = difference_cells(r)
         lines.append(f"| {r['seed']} | {fmt(None if r['from_p1'] is None else 100 * r['from_p1'], 1)}{' (flagged)' if r['from_failed'] else ''} | {r['induced']} | "
                      f"{r['carried']} | {r['correct']} / {r['listed']} | {100 * r['p_a']:.1f} | {100 * r['p_b']:.1f} | "
-                     f"{100 * r['difference']:+.2f} | {100 * lo:+.2f} to {100 * hi:+.2f} | {r['p_value']:.3g} | {r['seconds']:.0f} |")
+                     f"{diff} | {ci} | {r['p_value']:.3g} | {r['seconds']:.0f} |")
     if pooled:
-        lo, hi = pooled["ci95"]
+        diff, ci = difference_cells(pooled)
         lines += ["", f"Pooled over the {pooled['runs']} runs: {100 * pooled['p_a']:.2f} against {100 * pooled['p_b']:.2f} "
-                      f"({100 * pooled['difference']:+.2f}, 95% CI {100 * lo:+.2f} to {100 * hi:+.2f}, p {pooled['p_value']:.3g})."]
+                      f"({diff}, 95% CI {ci}, p {pooled['p_value']:.3g})."]
     write_report(Path(args.out_dir), args.name, {"meta": meta, "rows": rows, "pooled": pooled}, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -11,7 +11,6 @@ the cell's recorded one.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from probe_common import find_cached, probe_meta, report_header, write_probe_report  # noqa: E402
-from udm import Embeddings, Lexicon, Mapping, evaluate_mapping  # noqa: E402
+from probe_common import difference_cells, find_cached, probe_meta, read_study, report_header, study_vectors, write_probe_report  # noqa: E402
+from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 ALPHA = 0.05
@@ -69,9 +68,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     base_map = cache / "cells" / f"{base[0]['cell']}.mapping.npz"
     if not base_map.is_file():
         return [], [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
-    max_vocab = study["meta"]["params"]["max_vocab"]
-    src = Embeddings.load(find_cached(setting["vectors"]["src"]["path"], cache, "vectors")).top(max_vocab)
-    tgt = Embeddings.load(find_cached(setting["vectors"]["tgt"]["path"], cache, "vectors")).top(max_vocab)
+    src, tgt = study_vectors(study, setting, cache)
     test = Lexicon.load(find_cached(setting["test_lexicon"], cache, "lexicons"))
     ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
     rows, missing, reports = [], [], {}
@@ -111,9 +108,9 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
     lines += ["| setting | method | seed | P@1 A | P@1 B | A-B | 95% CI | only A | only B | p | verdict | reproduced |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lo, hi = r["ci95"]
+        diff, ci = difference_cells(r)
         lines.append(f"| {r['setting']} | {r['method']} | {r['seed']} | {100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | "
-                     f"{100 * r['difference']:+.2f} | {100 * lo:+.2f} to {100 * hi:+.2f} | {r['only_a']} | "
+                     f"{diff} | {ci} | {r['only_a']} | "
                      f"{r['only_b']} | {r['p_value']:.3g} | {r['verdict']} | {'yes' if r['reproduced'] else 'NO'} |")
     if rows:
         counts = {v: sum(r["verdict"] == v for r in rows) for v in ("better", "not significant", "worse")}
@@ -128,9 +125,9 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
                   "explains (the runs are taken as given).", "",
                   "| setting | method | runs | mean P@1 A | P@1 B | A-B | 95% CI | p |", "|---|---|---|---|---|---|---|---|"]
         for r in pooled:
-            lo, hi = r["ci95"]
+            diff, ci = difference_cells(r)
             lines.append(f"| {r['setting']} | {r['method']} | {r['runs']} | {100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | "
-                         f"{100 * r['difference']:+.2f} | {100 * lo:+.2f} to {100 * hi:+.2f} | {r['p_value']:.3g} |")
+                         f"{diff} | {ci} | {r['p_value']:.3g} |")
     if missing:
         lines += ["", "Not compared:", ""] + [f"- {m}" for m in missing]
     return lines
@@ -159,9 +156,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.name = args.name or default_name(args.study, args.baseline_from)
     t0, cache = time.time(), Path(args.cache_dir)
     rows, pooled, missing = [], [], []
-    base_study = json.loads(Path(args.baseline_from).read_text(encoding="utf-8")) if args.baseline_from else None
+    base_study = read_study(args.baseline_from) if args.baseline_from else None
     for path in args.study:
-        study = json.loads(Path(path).read_text(encoding="utf-8"))
+        study = read_study(path)
         for setting in study["settings"]:
             r, pool, m = setting_rows(study, setting, cache, args.baseline, base_study)
             rows += r

@@ -80,6 +80,25 @@ def find_cached(path: str, cache: Path, sub: str) -> Path:
     return p if p.is_file() else cache / sub / p.name
 
 
+def read_study(path: str) -> dict:
+    """A run_bli study JSON (a ``settings`` list); one line and a non-zero exit when it cannot be read."""
+    try:
+        study = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: cannot read study {path}: {exc}") from None
+    if not isinstance(study, dict) or not isinstance(study.get("settings"), list):
+        raise SystemExit(f"error: {path} is not a run_bli study (no settings list)")
+    return study
+
+
+def study_vectors(study: dict, setting: dict, cache: Path) -> tuple[Embeddings, Embeddings]:
+    """A run_bli setting's source and target vectors (found in ``cache``), its top ``max_vocab`` words as the
+    study loaded them."""
+    n = study["meta"]["params"]["max_vocab"]
+    return tuple(Embeddings.load(find_cached(setting["vectors"][side]["path"], cache, "vectors")).top(n)
+                 for side in ("src", "tgt"))
+
+
 def gold_translations(lexicon: Lexicon) -> dict[str, set[str]]:
     """Each source word's gold translations (to count a coupling's or dictionary's correct pairs)."""
     gold: dict[str, set[str]] = {}
@@ -113,6 +132,12 @@ def log_row(row: dict) -> None:
 def fmt(v: Any, p: int) -> str:
     """One table cell: ``-`` for None, a float with ``p`` decimals, anything else as text."""
     return "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))
+
+
+def difference_cells(cmp: dict) -> tuple[str, str]:
+    """A paired comparison's difference and its 95% CI in P@1 points, as text: ``("+0.35", "-0.70 to +1.41")``."""
+    lo, hi = cmp["ci95"]
+    return f"{100 * cmp['difference']:+.2f}", f"{100 * lo:+.2f} to {100 * hi:+.2f}"
 
 
 def write_probe_report(args: argparse.Namespace, meta: dict, rows: list[dict], lines: list[str]) -> None:
