@@ -233,6 +233,31 @@ def worth_n(curve: Sequence[tuple[int, float]], target: Optional[float]) -> dict
     return {"n": float(pts[-1][0]), "relation": ">"}
 
 
+def worth_n_bounds(tests: Sequence[dict], alpha: float = 0.05) -> dict:
+    """What the paired tests against the curve say about the worth N: ``above`` = the largest N whose supervised
+    P@1 the unsupervised runs beat significantly (worth more than that), ``below`` = the smallest N whose
+    supervised P@1 is significantly higher (worth less); each None when no point is significant that way.
+
+    ``tests`` holds ``{"n", "difference" (unsupervised - supervised), "p"}`` per curve point."""
+    above = [int(t["n"]) for t in tests if t.get("p") is not None and t["p"] < alpha and t["difference"] > 0]
+    below = [int(t["n"]) for t in tests if t.get("p") is not None and t["p"] < alpha and t["difference"] < 0]
+    return {"above": max(above) if above else None, "below": min(below) if below else None, "alpha": alpha}
+
+
+def format_worth_bounds(b: Optional[dict]) -> str:
+    """'100 < N < 1000', 'N > 100', 'N < 250', 'no N differs' or '' without tests."""
+    if not b:
+        return ""
+    lo, hi = b.get("above"), b.get("below")
+    if lo is not None and hi is not None:
+        return f"{lo} < N < {hi}"
+    if lo is not None:
+        return f"N > {lo}"
+    if hi is not None:
+        return f"N < {hi}"
+    return "no N differs"
+
+
 def format_worth(w: dict) -> str:
     """'~730', '<=25', '>5000' or '-'."""
     if not w or w.get("n") is None:

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import (SUCCESS_P1, SUPERVISED_CELLS, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
-                      format_worth, gap, read_cell, run_in_child, seed_summary, spearman, vectors_key, worth_n,
-                      write_json, write_report)
+                      format_worth, format_worth_bounds, gap, read_cell, run_in_child, seed_summary, spearman,
+                      vectors_key, worth_n, worth_n_bounds, write_json, write_report)
 
 FIXTURES = ROOT / "corpora" / "fixtures"
 UNSUPERVISED = ("gw", "wp", "adversarial", "selflearn", "auto")
@@ -383,11 +383,14 @@ def _cell_inputs(spec: dict) -> tuple:
 
 
 def _score(mapping, src, tgt, test) -> dict:
-    """The evaluated part of a cell's record: BLI scores, coverage and the hash of the code that scored them."""
-    from udm.evaluate import evaluate_mapping
+    """The evaluated part of a cell's record: BLI scores, coverage, the per-word CSLS hits at 1 (packed, for the
+    paired comparisons of the report) and the hash of the code that scored them."""
+    from udm.evaluate import evaluate_mapping, pack_hits
 
-    d = evaluate_mapping(mapping, src, tgt, test).to_dict()
-    return {"scores": d["scores"], "coverage": d["coverage"], "eval_code": eval_code_hash()}
+    report = evaluate_mapping(mapping, src, tgt, test)
+    d = report.to_dict()
+    return {"scores": d["scores"], "coverage": d["coverage"], "hits": pack_hits(report, "csls", 1),
+            "eval_code": eval_code_hash()}
 
 
 def _child_threads(spec: dict) -> None:
@@ -641,7 +644,7 @@ def rescore_cell(rec: dict, spec: dict, args) -> Optional[dict]:
     if res.get("status") != "ok":
         print(f"  rescoring cell {kept.name.split('.')[0]} failed ({res.get('error')}); fitting it again", flush=True)
         return None
-    new = {**rec, "scores": res["scores"], "coverage": res["coverage"], "eval_code": res["eval_code"],
+    new = {**rec, "scores": res["scores"], "coverage": res["coverage"], "hits": res.get("hits"), "eval_code": res["eval_code"],
            "rescored": {"finished": res["finished"], "wall_s": res["wall_s"], "eval_code_before": rec.get("eval_code")}}
     write_json(cell_path(spec, args), new)
     return {**new, "cached": True}
@@ -831,6 +834,28 @@ def summarize_setting(st: Setting, cells: list[dict]) -> dict:
         out["best_unsup_max_p1"] = max(m["max"] for m in methods.values())
         out["gap"] = gap(out["best_unsup_p1"], out["sup_p1"])
         out["worth_n"] = worth_n(out["curve"], out["best_unsup_p1"]) if out["curve"] else {"n": None, "relation": None}
+        tests = worth_tests(by(best), by("sup"))
+        if tests:
+            out["worth_n"].update({"tests": tests, "bounds": worth_n_bounds(tests)})
+    return out
+
+
+def worth_tests(runs: list[dict], curve_cells: list[dict]) -> Optional[list[dict]]:
+    """The best method's runs pooled against each point of the worth-N curve, word by word (the cells' packed
+    CSLS hits; ``udm.significance.compare_hits``), or None when a cell has no hits or they cover other words."""
+    from udm.evaluate import unpack_hits
+    from udm.significance import compare_hits
+
+    cells = runs + curve_cells
+    if not runs or not curve_cells or any(not c.get("hits") for c in cells):
+        return None
+    if len({(c["hits"].get("words_sha256"), c["hits"].get("n")) for c in cells}) != 1:
+        return None
+    a = [unpack_hits(c["hits"]) for c in runs]
+    out = []
+    for c in sorted(curve_cells, key=lambda c: c["spec"]["seed_n"]):
+        cmp = compare_hits(a, unpack_hits(c["hits"]))
+        out.append({"n": c["spec"]["seed_n"], "difference": cmp.difference, "ci95": list(cmp.ci95), "p": cmp.p_value})
     return out
 
 
@@ -989,6 +1014,13 @@ def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
     return written
 
 
+def worth_cell(w: Optional[dict]) -> str:
+    """The headline's worth N: the interpolated reading and, where the cells hold per-word hits, what the paired
+    tests against the curve allow ('~2201 (N > 100)')."""
+    b = format_worth_bounds((w or {}).get("bounds"))
+    return format_worth(w) + (f" ({b})" if b else "")
+
+
 def compact_cell(c: dict) -> dict:
     sp = c["spec"]
     d = {"method": sp["method"], "seed": sp["seed"], "seed_n": sp.get("seed_n"), "status": c.get("status"),
@@ -998,6 +1030,8 @@ def compact_cell(c: dict) -> dict:
         d.update({"p1": p1(c), "scores": c["scores"], "coverage": c["coverage"], "criterion": c.get("criterion"),
                   "aligner_failed": c.get("aligner_failed"), "fit_seconds": c.get("fit_seconds"),
                   "seed_pairs_used": c.get("seed_pairs_used")})
+        if c.get("hits"):  # per-word CSLS hits at 1, packed (udm.evaluate.unpack_hits)
+            d["hits"] = c["hits"]
         if c.get("meta"):  # the mapping's scalar metadata (failure-check terms, stage times, budget stops)
             d["meta"] = c["meta"]
         if c.get("trace"):  # per-step records of unsupervised runs (refinement, restarts, adversarial epochs)
@@ -1095,7 +1129,8 @@ def render_markdown(results: dict) -> str:
     L.append("## Headline: supervised vs unsupervised\n")
     L.append("Unsupervised P@1 is the mean over seeds of the best method (by mean); `gap` = that / supervised P@1; "
              "`sel.` = P@1 of the run the dictionary-free criterion picks among all unsupervised runs of the row; "
-             "`worth N` = labelled pairs at which Procrustes+refinement reaches the best unsupervised mean (log-interpolated).\n")
+             "`worth N` = labelled pairs at which Procrustes+refinement reaches the best unsupervised mean (log-interpolated; "
+             "in brackets, the range the paired tests of the worth-N section allow).\n")
     L.append("| pair | regime | frac | test words (cov.) | sup. P@1 | RCSLS | identical | seed 500 | seed 1000 | best unsup. (method) | max | sel. | gap | worth N |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in settings:
@@ -1112,7 +1147,7 @@ def render_markdown(results: dict) -> str:
             sel = max(runs, key=lambda c: c["criterion"] if c.get("criterion") is not None else -1e9)["p1"]
         L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {covtxt} | {pct(sm.get('sup_p1'))} | {pct(sm.get('rcsls_p1'))} | "
                  f"{pct(sm.get('identical_p1'))} | {pct(sm.get('seed500_p1'))} | {pct(sm.get('seed1000_p1'))} | {best} | "
-                 f"{pct(sm.get('best_unsup_max_p1'))} | {pct(sel)} | {ratio(sm.get('gap'))} | {format_worth(sm.get('worth_n'))} |")
+                 f"{pct(sm.get('best_unsup_max_p1'))} | {pct(sel)} | {ratio(sm.get('gap'))} | {worth_cell(sm.get('worth_n'))} |")
     L.append("")
     # gap per method
     L.append("## Gap to supervised, per method (mean P@1 over seeds / supervised P@1)\n")
@@ -1154,16 +1189,31 @@ def render_markdown(results: dict) -> str:
     L.append("Supervised CSLS P@1 (Procrustes + refinement seeded with the N most frequent train pairs) against N.\n")
     ns_all = sorted({n for s in settings for n, _ in (s.get("summary") or {}).get("curve", [])})
     if ns_all:
-        L.append("| pair | regime | frac | " + " | ".join(f"N={n}" for n in ns_all) + " | best unsup. | worth N |")
-        L.append("|---|---|---|" + "---|" * (len(ns_all) + 2))
+        L.append("| pair | regime | frac | " + " | ".join(f"N={n}" for n in ns_all) + " | best unsup. | worth N | paired |")
+        L.append("|---|---|---|" + "---|" * (len(ns_all) + 3))
         for s in settings:
             sm = s.get("summary") or {}
             if not sm.get("curve"):
                 continue
             cv = dict(sm["curve"])
             L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | " + " | ".join(pct(cv.get(n)) for n in ns_all) +
-                     f" | {pct(sm.get('best_unsup_p1'))} | {format_worth(sm.get('worth_n'))} |")
+                     f" | {pct(sm.get('best_unsup_p1'))} | {format_worth(sm.get('worth_n'))} |"
+                     f" {format_worth_bounds((sm.get('worth_n') or {}).get('bounds')) or '-'} |")
         L.append("")
+        tested = [s for s in settings if ((s.get("summary") or {}).get("worth_n") or {}).get("tests")]
+        if tested:
+            L.append("`paired`: what the word-by-word tests allow. The best method's runs pooled against each point of the "
+                     "curve on the same test words (`udm.significance.compare_hits`; normal approximation, two-sided): "
+                     "unsupervised minus supervised-N in points, and p. `N > a` = the runs beat supervised significantly "
+                     "(p < 0.05) at N = a and at no larger point; `N < b` = supervised is significantly better from N = b. "
+                     "Between the two the curve cannot tell them apart, so the interpolated worth N is only one reading.\n")
+            L.append("| pair | regime | frac | " + " | ".join(f"N={n}" for n in ns_all) + " |")
+            L.append("|---|---|---|" + "---|" * len(ns_all))
+            for s in tested:
+                by_n = {t["n"]: t for t in s["summary"]["worth_n"]["tests"]}
+                cells = [f"{100 * by_n[n]['difference']:+.1f} (p {by_n[n]['p']:.2g})" if n in by_n else "-" for n in ns_all]
+                L.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | " + " | ".join(cells) + " |")
+            L.append("")
     for pl in R["plots"]:
         if "_worth_n_" in pl:
             L.append(f"![{pl}]({pl})")

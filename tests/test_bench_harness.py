@@ -96,6 +96,46 @@ def test_worth_n_interpolates_on_log_scale():
     assert bc.format_worth({"n": None, "relation": None}) == "-"
 
 
+def test_worth_n_bounds_read_the_paired_tests_against_the_curve():
+    """The range of N the word-by-word tests allow: beaten significantly up to `above`, significantly behind
+    from `below`; a non-monotone curve (the en-fr ninth training's) keeps the largest and the smallest."""
+    tests = [{"n": 25, "difference": 0.35, "p": 1e-90}, {"n": 100, "difference": 0.25, "p": 1e-50},
+             {"n": 250, "difference": 0.008, "p": 0.2}, {"n": 1000, "difference": 0.007, "p": 0.21},
+             {"n": 2977, "difference": -0.004, "p": 0.39}]
+    b = bc.worth_n_bounds(tests)
+    assert (b["above"], b["below"]) == (100, None) and bc.format_worth_bounds(b) == "N > 100"
+    tests.append({"n": 5000, "difference": -0.03, "p": 0.001})
+    assert bc.format_worth_bounds(bc.worth_n_bounds(tests)) == "100 < N < 5000"
+    assert bc.format_worth_bounds(bc.worth_n_bounds([{"n": 25, "difference": -0.1, "p": 0.01},
+                                                     {"n": 50, "difference": -0.2, "p": 0.001}])) == "N < 25"
+    assert bc.format_worth_bounds(bc.worth_n_bounds(tests[2:4])) == "no N differs"
+    assert bc.format_worth_bounds(None) == ""
+
+
+def test_worth_tests_pool_the_best_runs_against_each_curve_cell():
+    """run_bli's worth-N tests from the cells' packed hits; none when a cell lacks hits or covers other words."""
+    import numpy as np
+    import run_bli
+
+    def cell(hits, seed_n=None, digest="w1"):
+        h = np.array(hits, dtype=bool)
+        return {"spec": {"seed_n": seed_n}, "hits": {"n": len(h), "words_sha256": digest,
+                                                     "bits": np.packbits(h.astype(np.uint8)).tobytes().hex()}}
+
+    rng = np.random.default_rng(0)
+    runs = [cell(rng.random(400) < 0.4) for _ in range(3)]
+    weak, strong = cell(rng.random(400) < 0.05, 25), cell(rng.random(400) < 0.45, 1000)
+    tests = run_bli.worth_tests(runs, [strong, weak])
+    assert [t["n"] for t in tests] == [25, 1000]
+    assert tests[0]["difference"] > 0.3 and tests[0]["p"] < 1e-10
+    assert tests[1]["ci95"][0] < tests[1]["difference"] < tests[1]["ci95"][1]
+    assert run_bli.worth_tests(runs, [weak, cell(rng.random(400) < 0.4, 50, digest="other")]) is None
+    assert run_bli.worth_tests(runs, [{"spec": {"seed_n": 25}}]) is None
+    assert tests[1]["difference"] < 0 and tests[1]["p"] < 0.05  # 45% against the runs' 40% on 400 words
+    assert run_bli.worth_cell({"n": 2201.0, "relation": "=", "bounds": bc.worth_n_bounds(tests)}) == "~2201 (25 < N < 1000)"
+    assert run_bli.worth_cell({"n": 25.0, "relation": "<="}) == "<=25"
+
+
 def test_curve_sizes_stop_at_the_train_lexicon():
     assert bc.curve_sizes(10000) == list(bc.CURVE_NS)
     assert bc.curve_sizes(700) == [25, 50, 100, 250, 500, 700]

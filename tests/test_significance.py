@@ -92,3 +92,33 @@ def test_compare_runs_pools_several_runs_word_by_word():
     assert (same.difference, same.se, same.p_value) == (0.0, 0.0, 1.0)
     with pytest.raises(UdmError, match="at least one run"):
         compare_runs([], base)
+
+
+def test_packed_hits_round_trip_and_compare_as_the_reports_do():
+    """A stored result's packed hits give back the report's per-word hits, and compare_hits on them gives
+    compare_runs' numbers; a damaged or mismatched record is one clear error."""
+    from udm.evaluate import pack_hits, unpack_hits
+    from udm.significance import compare_hits, compare_runs
+    from udm.aligners.supervised import ProcrustesAligner
+
+    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
+    test = Lexicon.load(FIX / "cipher.test.txt")
+    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
+    rng = np.random.default_rng(5)
+    noisy = Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm, good.tgt_norm, {})
+    a, b = evaluate_mapping(noisy, src, tgt, test), evaluate_mapping(good, src, tgt, test)
+    pa, pb = pack_hits(a), pack_hits(b)
+    assert pa["n"] == len(a.words) and len(pa["bits"]) <= 2 * ((len(a.words) + 7) // 8)
+    assert pa["words_sha256"] == pb["words_sha256"]
+    assert np.array_equal(unpack_hits(pa), a.method_scores("csls").hits(1))
+    assert 0 < unpack_hits(pa).sum() < unpack_hits(pb).sum()
+    stored, direct = compare_hits([unpack_hits(pa)], unpack_hits(pb)), compare_runs([a], b)
+    assert (stored.p_a, stored.p_b, stored.se) == pytest.approx((direct.p_a, direct.p_b, direct.se))
+    half = evaluate_mapping(good, src.top(len(src) // 2), tgt, test)
+    assert pack_hits(half)["words_sha256"] != pb["words_sha256"]
+    with pytest.raises(UdmError, match="not a packed hits record"):
+        unpack_hits({"n": 3, "bits": "zz"})
+    with pytest.raises(UdmError, match="fewer than"):
+        unpack_hits({"n": 20, "bits": "ff"})
+    with pytest.raises(UdmError, match="same test words"):
+        compare_hits([unpack_hits(pack_hits(half))], unpack_hits(pb))

@@ -1,6 +1,7 @@
 """Bilingual lexicon induction (BLI) evaluation: P@1/5/10 and MRR with NN and CSLS, always with coverage."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -121,3 +122,28 @@ def evaluate_mapping(
     report = evaluate_bli(mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors), src, tgt, test, **kwargs)
     report.meta.update({k: v for k, v in mapping.meta.items() if isinstance(v, (str, int, float, bool))})
     return report
+
+
+def pack_hits(report: BLIReport, method: str = "csls", k: int = 1) -> dict:
+    """A report's per-word hits at ``k`` in a few hundred characters (bits as hex, plus a hash of the test words),
+    so that a stored result can be compared word by word with another without its mapping or vectors."""
+    hits = report.method_scores(method).hits(k)
+    return {"method": method, "k": int(k), "n": int(len(hits)), "words_sha256": words_digest(report.words),
+            "bits": np.packbits(hits.astype(np.uint8)).tobytes().hex()}
+
+
+def unpack_hits(packed: dict) -> np.ndarray:
+    """The boolean per-word hits of :func:`pack_hits` (in the report's word order)."""
+    try:
+        n = int(packed["n"])
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(packed["bits"]), dtype=np.uint8))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UdmError(f"not a packed hits record ({exc})") from None
+    if len(bits) < n:
+        raise UdmError(f"packed hits hold {len(bits)} bits, fewer than the {n} words they claim")
+    return bits[:n].astype(bool)
+
+
+def words_digest(words: Sequence[str]) -> str:
+    """A short hash of an ordered test-word list (two packed hit records are comparable only when it matches)."""
+    return hashlib.sha256("\n".join(words).encode("utf-8")).hexdigest()[:16]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -127,8 +128,17 @@ def compare_runs(runs: list[BLIReport], b: BLIReport, method: str = "csls", k: i
     if not runs:
         raise UdmError("compare_runs needs at least one run")
     pairs = [_paired_hits(a, b, method, k) for a in runs]
-    hits_b = pairs[0][1].astype(np.float64)
-    rate_a = np.mean([hits_a for hits_a, _ in pairs], axis=0)
+    return compare_hits([hits_a for hits_a, _ in pairs], pairs[0][1], method, k)
+
+
+def compare_hits(runs: Sequence[np.ndarray], b: np.ndarray, method: str = "csls", k: int = 1) -> PooledComparison:
+    """:func:`compare_runs` on per-word hit arrays already aligned on the same test words (for stored results)."""
+    if not len(runs):
+        raise UdmError("compare_hits needs at least one run")
+    hits_b = np.asarray(b, dtype=np.float64)
+    if any(np.shape(h) != hits_b.shape for h in runs):
+        raise UdmError("every run's hits must cover the same test words as the baseline's")
+    rate_a = np.mean([np.asarray(h, dtype=np.float64) for h in runs], axis=0)
     d = rate_a - hits_b
     n = len(d)
     se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
