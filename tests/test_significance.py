@@ -31,16 +31,26 @@ def test_mcnemar_exact_large_counts_stay_finite_and_monotone():
         mcnemar_exact(-1, 3)
 
 
+def _cipher_maps(noise_seeds):
+    """The cipher fixture's vectors and test lexicon, its true map (supervised Procrustes on the fixture
+    dictionary) and that map with a little noise for each seed of ``noise_seeds``."""
+    from udm.aligners.supervised import ProcrustesAligner
+
+    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
+    test = Lexicon.load(FIX / "cipher.test.txt")
+    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
+    noisy = []
+    for seed in noise_seeds:
+        rng = np.random.default_rng(seed)
+        noisy.append(Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm,
+                             good.tgt_norm, {}))
+    return src, tgt, test, good, noisy
+
+
 def test_compare_reports_counts_discordant_words_of_two_real_maps():
     """The cipher fixture: its true map (a permutation of the rows, identity W) against the same map with
     noise; the discordant counts are exactly the words one gets right and the other wrong."""
-    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
-    test = Lexicon.load(FIX / "cipher.test.txt")
-    from udm.aligners.supervised import ProcrustesAligner
-
-    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
-    rng = np.random.default_rng(0)
-    noisy = Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm, good.tgt_norm, {})
+    src, tgt, test, good, (noisy,) = _cipher_maps([0])
     a, b = evaluate_mapping(good, src, tgt, test), evaluate_mapping(noisy, src, tgt, test)
     c = compare_reports(a, b, "csls", 1)
     ha, hb = a.method_scores("csls").hits(1), b.method_scores("csls").hits(1)
@@ -71,14 +81,9 @@ def test_compare_runs_pools_several_runs_word_by_word():
     src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
     test = Lexicon.load(FIX / "cipher.test.txt")
     from udm import compare_runs
-    from udm.aligners.supervised import ProcrustesAligner
 
-    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
-    runs = []
-    for seed in (1, 2, 3):
-        rng = np.random.default_rng(seed)
-        noisy = Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm, good.tgt_norm, {})
-        runs.append(evaluate_mapping(noisy, src, tgt, test))
+    src, tgt, test, good, noisy = _cipher_maps([1, 2, 3])
+    runs = [evaluate_mapping(m, src, tgt, test) for m in noisy]
     base = evaluate_mapping(good, src, tgt, test)
     one = compare_runs(runs[:1], base)
     assert one.difference == pytest.approx(compare_reports(runs[0], base).difference)
@@ -99,13 +104,8 @@ def test_packed_hits_round_trip_and_compare_as_the_reports_do():
     compare_runs' numbers; a damaged or mismatched record is one clear error."""
     from udm.evaluate import pack_hits, unpack_hits
     from udm.significance import compare_hits, compare_runs
-    from udm.aligners.supervised import ProcrustesAligner
 
-    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
-    test = Lexicon.load(FIX / "cipher.test.txt")
-    good = ProcrustesAligner(seed=0, progress=False, refine_iters=0).fit(src, tgt, Lexicon.load(FIX / "cipher.txt"))
-    rng = np.random.default_rng(5)
-    noisy = Mapping(good.W + rng.normal(0, 0.08, good.W.shape).astype(np.float32), good.src_norm, good.tgt_norm, {})
+    src, tgt, test, good, (noisy,) = _cipher_maps([5])
     a, b = evaluate_mapping(noisy, src, tgt, test), evaluate_mapping(good, src, tgt, test)
     pa, pb = pack_hits(a), pack_hits(b)
     assert pa["n"] == len(a.words) and len(pa["bits"]) <= 2 * ((len(a.words) + 7) // 8)
