@@ -914,6 +914,22 @@ def ratio(x: Optional[float], nd: int = 2) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def save_figure(fig, path: Path) -> str:
+    """Write a matplotlib figure atomically (a temporary file in the same folder, then a rename), close it and
+    return its file name, so an interrupted report never leaves half a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path.name
+
+
 def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
     """Worth-N curve per pair, scaling and regime ratios, criterion vs P@1 (matplotlib, imported only here)."""
     try:
@@ -951,11 +967,7 @@ def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
         ax.set_ylabel("CSLS P@1 (%)")
         ax.set_title(f"{pair}: how many labelled pairs is unsupervised worth?")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        p = out_dir / f"{name}_worth_n_{pair}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p.name)
+        written.append(save_figure(fig, out_dir / f"{name}_worth_n_{pair}.png"))
     # 2. scaling: ratio vs fraction, and ratio vs regime
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     groups: dict = {}
@@ -988,11 +1000,7 @@ def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
     a2.set_title("by regime (full corpora)")
     if pairs:
         a2.legend(fontsize=7)
-    fig.tight_layout()
-    p = out_dir / f"{name}_scaling.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p.name)
+    written.append(save_figure(fig, out_dir / f"{name}_scaling.png"))
     # 3. criterion vs P@1 over all unsupervised runs
     fig, ax = plt.subplots(figsize=(6, 4))
     for s in settings:
@@ -1006,11 +1014,7 @@ def write_plots(results: dict, out_dir: Path, name: str = "bli") -> list[str]:
     ax.set_title("can the criterion be trusted?")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    p = out_dir / f"{name}_criterion.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p.name)
+    written.append(save_figure(fig, out_dir / f"{name}_criterion.png"))
     return written
 
 

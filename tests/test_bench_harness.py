@@ -1191,3 +1191,37 @@ def test_dictionary_transfer_carries_each_runs_induced_dictionary_and_compares_w
         dt.main(["--from", "nothing", "--to", str(path)])
     with pytest.raises(SystemExit, match="need ok wp cells"):
         dt.main(argv[:1] + [f"{path}:wp"] + argv[2:])
+
+
+def test_save_figure_replaces_a_plot_only_when_it_is_whole(tmp_path, monkeypatch):
+    """The study's plots are written through a temporary file: a figure that fails mid-write leaves the former
+    PNG as it was and no temporary file; every figure is closed either way."""
+    import types
+
+    import run_bli
+
+    closed = []
+    pyplot = types.SimpleNamespace(close=closed.append)
+    monkeypatch.setitem(sys.modules, "matplotlib", types.SimpleNamespace(pyplot=pyplot))
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+
+    class Fig:
+        def __init__(self, data: bytes, fail: bool = False):
+            self.data, self.fail = data, fail
+
+        def tight_layout(self):
+            pass
+
+        def savefig(self, path, dpi=None):
+            Path(path).write_bytes(self.data[:3])
+            if self.fail:
+                raise OSError("disk full")
+            Path(path).write_bytes(self.data)
+
+    target = tmp_path / "study_criterion.png"
+    assert run_bli.save_figure(Fig(b"first plot"), target) == "study_criterion.png"
+    assert target.read_bytes() == b"first plot"
+    with pytest.raises(OSError, match="disk full"):
+        run_bli.save_figure(Fig(b"second plot", fail=True), target)
+    assert target.read_bytes() == b"first plot" and sorted(p.name for p in tmp_path.iterdir()) == ["study_criterion.png"]
+    assert len(closed) == 2
