@@ -79,7 +79,7 @@ class UnsupervisedAligner(Aligner):
     stage_share = 2 / 3  # share of what the search leaves that the self-learning stage may use
     stage_share_with_null = 0.45  # the same when the self-learned null needs about as much time after it
     sl_null = True  # with self-learning, also check against a self-learned random start (see fit)
-    sl_null_margin = 0.03  # share of the headroom above that null a self-learned run must clear
+    sl_null_margin = 0.035  # share of the headroom above that null a self-learned run must clear (README)
     sl_null_agreement = 0.5  # a null translating this share of the top words as the run does found the same map
     agreement_words = 2000
     seed_free_single_start = False  # True where one start does not depend on the seed (a study need run it once)
