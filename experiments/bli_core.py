@@ -239,8 +239,9 @@ def worth_n_bounds(tests: Sequence[dict], alpha: float = 0.05) -> dict:
     supervised P@1 is significantly higher (worth less); each None when no point is significant that way.
 
     ``tests`` holds ``{"n", "difference" (unsupervised - supervised), "p"}`` per curve point."""
-    above = [int(t["n"]) for t in tests if t.get("p") is not None and t["p"] < alpha and t["difference"] > 0]
-    below = [int(t["n"]) for t in tests if t.get("p") is not None and t["p"] < alpha and t["difference"] < 0]
+    significant = [t for t in tests if t.get("p") is not None and t["p"] < alpha]
+    above = [int(t["n"]) for t in significant if t["difference"] > 0]
+    below = [int(t["n"]) for t in significant if t["difference"] < 0]
     return {"above": max(above) if above else None, "below": min(below) if below else None, "alpha": alpha}
 
 

@@ -78,8 +78,6 @@ def test_compare_reports_refuses_different_test_words():
 def test_compare_runs_pools_several_runs_word_by_word():
     """The mean of several runs against a baseline: the runs' mean P@1 minus the baseline's, with the standard
     error of the per-word differences; one run gives compare_reports' difference."""
-    src, tgt = Embeddings.load(DATA / "as_cipher_en.npz"), Embeddings.load(DATA / "as_cipher_code.npz")
-    test = Lexicon.load(FIX / "cipher.test.txt")
     from udm import compare_runs
 
     src, tgt, test, good, noisy = _cipher_maps([1, 2, 3])
