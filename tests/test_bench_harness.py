@@ -1225,3 +1225,18 @@ def test_save_figure_replaces_a_plot_only_when_it_is_whole(tmp_path, monkeypatch
         run_bli.save_figure(Fig(b"second plot", fail=True), target)
     assert target.read_bytes() == b"first plot" and sorted(p.name for p in tmp_path.iterdir()) == ["study_criterion.png"]
     assert len(closed) == 2
+
+
+def test_sl_null_shares_lists_each_run_with_a_self_learned_null_once(tmp_path):
+    import json
+
+    import sl_null_shares
+
+    cell = {"method": "gw", "seed": 1, "p1": 0.1, "meta": {"criterion_sl_null_share": 0.09, "criterion_headroom_share": 0.2}}
+    study = {"settings": [{"pair": "en-es", "regime": "half", "fraction": 1.0,
+                           "cells": [cell, {"method": "procrustes", "seed": 0, "p1": 0.12, "meta": {}}]}]}
+    for name in ("a.json", "b.json"):  # the same run in two studies counts once
+        (tmp_path / name).write_text(json.dumps(study))
+    (tmp_path / "broken.json").write_text("{")
+    rows = sl_null_shares.runs_with_sl_null(tmp_path)
+    assert [(r["method"], r["setting"], r["sl_null_share"]) for r in rows] == [("gw", "en-es/half/1", 0.09)]
