@@ -12,8 +12,10 @@ whole build's study (seeded with the train lexicon, then refined), on that study
     python experiments/dictionary_transfer.py --from experiments/results/bli_balanced_enes_v7.json:gw \\
         --to experiments/results/bli_standard_enes_v7_sup.json --name transfer_enes
 
-``--from STUDY_JSON:METHOD`` names the unsupervised cells (each seed's kept mapping; one row per seed);
-``--to STUDY_JSON`` the study whose vectors, test split, refinement and final step (``--reweight``) are used.
+``--from STUDY_JSON:METHOD`` names the unsupervised cells (each seed's kept mapping; one row per seed); give it
+more than once to pool the seeds of several studies (for example seeds run in separate batches on the same
+vectors) into one report; ``--to STUDY_JSON`` the study whose vectors, test split, refinement and final step
+(``--reweight``) are used.
 """
 from __future__ import annotations
 
@@ -37,9 +39,15 @@ from udm.significance import compare_reports, compare_runs  # noqa: E402
 CACHE = ROOT / "experiments" / "cache"
 
 
+def vector_names(setting: dict) -> str:
+    """The file names of a study setting's two vector sets, for the report."""
+    return " / ".join(setting["vectors"][side]["path"].rsplit("/", 1)[-1] for side in ("src", "tgt"))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--from", dest="source", required=True, help="STUDY_JSON:METHOD: the unsupervised runs to carry over")
+    ap.add_argument("--from", dest="sources", action="append", required=True,
+                    help="STUDY_JSON:METHOD: the unsupervised runs to carry over (repeat to pool several studies)")
     ap.add_argument("--to", dest="target", required=True, help="STUDY_JSON with a procrustes cell: the vectors to map")
     ap.add_argument("--rank", type=int, default=5000, help="induce the dictionary among this many words a side (default 5000)")
     ap.add_argument("--cache-dir", default=str(CACHE), help="run_bli's cache (kept mappings, vectors, lexicons)")
@@ -49,20 +57,41 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     t_start = time.time()
     cache = Path(args.cache_dir)
-    path, _, method = args.source.rpartition(":")
-    if not path or not method:
-        raise SystemExit(f"error: --from {args.source!r} is not STUDY_JSON:METHOD")
-    from_study, to_study = read_study(path), read_study(args.target)
-    if not from_study["settings"] or not to_study["settings"]:
-        raise SystemExit(f"error: {path if not from_study['settings'] else args.target} has no settings")
-    from_setting, to_setting = from_study["settings"][0], to_study["settings"][0]
+    sources = []  # (study path, method, its setting, its runs)
+    for source in args.sources:
+        path, _, method = source.rpartition(":")
+        if not path or not method:
+            raise SystemExit(f"error: --from {source!r} is not STUDY_JSON:METHOD")
+        study = read_study(path)
+        if not study["settings"]:
+            raise SystemExit(f"error: {path} has no settings")
+        setting = study["settings"][0]
+        runs = [c for c in setting.get("cells", []) if c.get("method") == method and c.get("status") == "ok"]
+        if not runs:
+            raise SystemExit(f"error: need ok {method} cells in {path}")
+        sources.append((path, method, study, setting, runs))
+    to_study = read_study(args.target)
+    if not to_study["settings"]:
+        raise SystemExit(f"error: {args.target} has no settings")
+    to_setting = to_study["settings"][0]
     params = to_study["meta"]["params"]
-    runs = [c for c in from_setting.get("cells", []) if c.get("method") == method and c.get("status") == "ok"]
     sup = [c for c in to_setting.get("cells", []) if c.get("method") == "procrustes" and c.get("status") == "ok"]
-    if not runs or not sup:
-        raise SystemExit(f"error: need ok {method} cells in {path} and a procrustes cell in {args.target}")
+    if not sup:
+        raise SystemExit(f"error: need a procrustes cell in {args.target}")
+    # one row per distinct kept mapping, in seed order (the same cell named by two studies counts once)
+    runs, seen = [], set()
+    for path, method, study, setting, cells in sources:
+        for cell in cells:
+            if cell["cell"] not in seen:
+                seen.add(cell["cell"])
+                runs.append((cell, study, setting))
+    runs.sort(key=lambda r: (r[0]["seed"], r[0]["cell"]))
     try:
-        bal_src, bal_tgt = study_vectors(from_study, from_setting, cache)
+        from_vectors = {}  # the source studies' vectors, loaded once per pair of files
+        for _, _, study, setting, _ in sources:
+            key = (setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"])
+            if key not in from_vectors:
+                from_vectors[key] = study_vectors(study, setting, cache)
         src, tgt = study_vectors(to_study, to_setting, cache)
         test = Lexicon.load(find_cached(to_setting["test_lexicon"], cache, "lexicons"))
         gold = gold_translations(Lexicon.load(cache / "lexicons" / f"{to_setting.get('pair') or to_setting['id'].split('/')[0]}.txt"))
@@ -71,12 +100,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     ref = evaluate_mapping(sup_map, src, tgt, test, methods=("csls",))
     rows, reports = [], []
-    for cell in sorted(runs, key=lambda c: c["seed"]):
+    for cell, _, setting in runs:
         t0 = time.time()
         try:
             mapping = Mapping.load(cache / "cells" / f"{cell['cell']}.mapping.npz")
         except UdmError as exc:
-            raise SystemExit(f"error: {method} seed {cell['seed']}: {exc}") from None
+            raise SystemExit(f"error: {cell['method']} seed {cell['seed']}: {exc}") from None
+        bal_src, bal_tgt = from_vectors[(setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"])]
         induced = mapping.induced_lexicon(bal_src, bal_tgt, max_rank=args.rank)
         seeds = induced.restrict(src, tgt)
         correct = sum(1 for s, t in induced.pairs if t in gold.get(s, ()))
@@ -95,16 +125,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         log_row({k: v for k, v in row.items() if k != "ci95"})
     pooled = compare_runs(reports, ref, "csls", 1).to_dict() if len(reports) > 1 else None
 
-    meta = probe_meta("dictionary_transfer.py", argv, t_start, rank=args.rank, source=path, method=method,
+    meta = probe_meta("dictionary_transfer.py", argv, t_start, rank=args.rank, sources=list(args.sources),
                       target=args.target, refine_iters=params["refine_iters"], refine_rank=params.get("refine_rank"),
                       reweight=bool(params.get("reweight")), supervised_p1=sup[0].get("p1"))
     lines = report_header("An unsupervised map's induced dictionary carried to other vectors of the same languages",
                           "dictionary_transfer.py", meta) + [
-        f"- from: the `{method}` runs of `{path}` (their vectors: {from_setting['vectors']['src']['path'].rsplit('/', 1)[-1]} / "
-        f"{from_setting['vectors']['tgt']['path'].rsplit('/', 1)[-1]}); each run's map induces a dictionary (CSLS mutual "
+        "- from: " + "; ".join(f"the `{method}` runs of `{path}` (their vectors: {vector_names(setting)})"
+                               for path, method, _, setting, _ in sources)
+        + "; each run's map induces a dictionary (CSLS mutual "
         f"nearest neighbours among the top {args.rank} words a side), kept where both words are in the target study's vocabularies",
-        f"- to: `{args.target}` ({to_setting['vectors']['src']['path'].rsplit('/', 1)[-1]} / "
-        f"{to_setting['vectors']['tgt']['path'].rsplit('/', 1)[-1]}): Procrustes seeded with the carried pairs, "
+        f"- to: `{args.target}` ({vector_names(to_setting)}): Procrustes seeded with the carried pairs, "
         f"{params['refine_iters']} refinement steps (rank {params.get('refine_rank') or 'default'})"
         f"{', the multi-step final map (--reweight)' if params.get('reweight') else ''}; CSLS P@1 on its test split "
         f"({len(test.golds)} words) against its supervised Procrustes cell (train lexicon, then refined), exact McNemar",

@@ -1187,6 +1187,16 @@ def test_dictionary_transfer_carries_each_runs_induced_dictionary_and_compares_w
     assert [r["seed"] for r in out["rows"]] == [1, 2] and out["pooled"]["runs"] == 2
     assert all(r["carried"] > 300 and r["correct"] > 0.9 * r["carried"] and r["p_a"] > 0.9 for r in out["rows"])
     assert "| 1 | 90.0 |" in (tmp_path / "tr.md").read_text()
+    # a second batch of seeds on the same vectors pools into one report; a run both studies list counts once
+    batch = json.loads(json.dumps(study))
+    good.save(tmp_path / "cells" / "run3.mapping.npz")
+    batch["settings"][0]["cells"] = [setting["cells"][1], {"method": "gw", "seed": 3, "status": "ok", "cell": "run3", "p1": 0.8}]
+    (tmp_path / "batch.json").write_text(json.dumps(batch))
+    assert dt.main(argv[:2] + ["--from", f"{tmp_path / 'batch.json'}:gw"] + argv[2:-1] + ["pooled"]) == 0
+    out = json.loads((tmp_path / "pooled.json").read_text())
+    assert [r["seed"] for r in out["rows"]] == [1, 2, 3] and out["pooled"]["runs"] == 3
+    assert out["rows"][2]["p_a"] == out["rows"][0]["p_a"]
+    assert "batch.json" in (tmp_path / "pooled.md").read_text()
     with pytest.raises(SystemExit, match="not STUDY_JSON:METHOD"):
         dt.main(["--from", "nothing", "--to", str(path)])
     with pytest.raises(SystemExit, match="need ok wp cells"):
