@@ -39,9 +39,14 @@ from udm.significance import compare_reports, compare_runs  # noqa: E402
 CACHE = ROOT / "experiments" / "cache"
 
 
+def vector_paths(setting: dict) -> tuple[str, str]:
+    """A study setting's two vector files (source, target): they identify the vectors its mappings were fitted on."""
+    return setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"]
+
+
 def vector_names(setting: dict) -> str:
     """The file names of a study setting's two vector sets, for the report."""
-    return " / ".join(setting["vectors"][side]["path"].rsplit("/", 1)[-1] for side in ("src", "tgt"))
+    return " / ".join(path.rsplit("/", 1)[-1] for path in vector_paths(setting))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -57,7 +62,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     t_start = time.time()
     cache = Path(args.cache_dir)
-    sources = []  # (study path, method, its setting, its runs)
+    sources = []  # (study path, method, study, its first setting, its ok runs of method)
     for source in args.sources:
         path, _, method = source.rpartition(":")
         if not path or not method:
@@ -78,20 +83,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     sup = [c for c in to_setting.get("cells", []) if c.get("method") == "procrustes" and c.get("status") == "ok"]
     if not sup:
         raise SystemExit(f"error: need a procrustes cell in {args.target}")
-    # one row per distinct kept mapping, in seed order (the same cell named by two studies counts once)
-    runs, seen = [], set()
-    for path, method, study, setting, cells in sources:
-        for cell in cells:
-            if cell["cell"] not in seen:
-                seen.add(cell["cell"])
-                runs.append((cell, study, setting))
-    runs.sort(key=lambda r: (r[0]["seed"], r[0]["cell"]))
+    # one row per distinct kept mapping, in seed order (the same cell named by two studies counts once), each with
+    # the files of the vectors it was fitted on
+    runs = sorted({cell["cell"]: (cell, vector_paths(setting)) for *_, setting, cells in sources for cell in cells}.values(),
+                  key=lambda r: (r[0]["seed"], r[0]["cell"]))
     try:
         from_vectors = {}  # the source studies' vectors, loaded once per pair of files
         for _, _, study, setting, _ in sources:
-            key = (setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"])
-            if key not in from_vectors:
-                from_vectors[key] = study_vectors(study, setting, cache)
+            if vector_paths(setting) not in from_vectors:
+                from_vectors[vector_paths(setting)] = study_vectors(study, setting, cache)
         src, tgt = study_vectors(to_study, to_setting, cache)
         test = Lexicon.load(find_cached(to_setting["test_lexicon"], cache, "lexicons"))
         gold = gold_translations(Lexicon.load(cache / "lexicons" / f"{to_setting.get('pair') or to_setting['id'].split('/')[0]}.txt"))
@@ -100,13 +100,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     ref = evaluate_mapping(sup_map, src, tgt, test, methods=("csls",))
     rows, reports = [], []
-    for cell, _, setting in runs:
+    for cell, from_paths in runs:
         t0 = time.time()
         try:
             mapping = Mapping.load(cache / "cells" / f"{cell['cell']}.mapping.npz")
         except UdmError as exc:
             raise SystemExit(f"error: {cell['method']} seed {cell['seed']}: {exc}") from None
-        bal_src, bal_tgt = from_vectors[(setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"])]
+        bal_src, bal_tgt = from_vectors[from_paths]
         induced = mapping.induced_lexicon(bal_src, bal_tgt, max_rank=args.rank)
         seeds = induced.restrict(src, tgt)
         correct = sum(1 for s, t in induced.pairs if t in gold.get(s, ()))
