@@ -90,8 +90,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         from_vectors = {}  # the source studies' vectors, loaded once per pair of files
         for _, _, study, setting, _ in sources:
-            if vector_paths(setting) not in from_vectors:
-                from_vectors[vector_paths(setting)] = study_vectors(study, setting, cache)
+            key = vector_paths(setting)
+            if key not in from_vectors:
+                from_vectors[key] = study_vectors(study, setting, cache)
         src, tgt = study_vectors(to_study, to_setting, cache)
         test = Lexicon.load(find_cached(to_setting["test_lexicon"], cache, "lexicons"))
         gold = gold_translations(Lexicon.load(cache / "lexicons" / f"{to_setting.get('pair') or to_setting['id'].split('/')[0]}.txt"))
