@@ -93,6 +93,24 @@ def test_failed_alignment_exits_3_without_mapping(tmp_path):
     assert not (tmp_path / "o" / "mapping.npz").exists() and (tmp_path / "o" / "failed_mapping.npz").exists()
 
 
+def test_orthographic_failure_is_explained_and_can_be_turned_off(vecs, tmp_path, capsys):
+    """The cipher's target words renamed as false friends (each spelled as the English word of its neighbour):
+    the map is found, but it sends no shared spelling to itself, so the run fails unless the check is off."""
+    en, code = Embeddings.load(vecs / "en.vec").top(1000), Embeddings.load(vecs / "code.vec").top(1000)
+    gold = {c: e for e, c in Lexicon.load(FIX / "cipher.txt").pairs}
+    names = [gold.get(w) for w in code.words]
+    rolled = [names[(j + 1) % len(names)] or f"x{j}" for j in range(len(names))]
+    assert len(set(rolled)) == len(rolled) and sum(w in en.index for w in rolled) > 900
+    code.__class__(rolled, code.vectors).save(tmp_path / "ff.vec")
+    argv = ["align", "--method", "selflearn", "--src", str(vecs / "en.vec"), "--tgt", str(tmp_path / "ff.vec"),
+            "--max-vocab", "1000", "--quiet"]
+    assert main(argv + ["-o", str(tmp_path / "on")]) == 3
+    assert "identically spelled words" in capsys.readouterr().err
+    assert main(argv + ["-o", str(tmp_path / "off"), "--no-orthographic-check"]) == 0
+    meta = json.loads((tmp_path / "off" / "align.json").read_text())
+    assert meta["failed"] is False and meta["orthographic_agreement"] < 0.012 and meta["orthographic_needed"] is None
+
+
 @pytest.mark.parametrize("argv,message", [
     (["align", "--method", "nope", "--src", "a.vec", "--tgt", "b.vec", "-o", "o"], "unknown alignment method 'nope'"),
     (["align", "--method", "gw", "--src", "missing.vec", "--tgt", "b.vec", "-o", "o"], "missing.vec: no such embedding file"),

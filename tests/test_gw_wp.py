@@ -16,7 +16,7 @@ from udm.aligners import get_aligner
 from udm.aligners.auto import AutoAligner
 from udm.aligners.gw import GromovWassersteinAligner, gw_objective, staged_gw_coupling
 from udm.aligners.wasserstein_procrustes import WassersteinProcrustesAligner
-from udm.criteria import gw_criterion, random_orthogonal, sinkhorn_criterion
+from udm.criteria import gw_criterion, orthographic_agreement, random_orthogonal, sinkhorn_criterion
 from udm.embeddings import Embeddings
 from udm.errors import UdmError
 from udm.lexicon import Lexicon
@@ -322,3 +322,32 @@ def test_a_mapping_induces_its_dictionary_as_the_refinement_does(cipher):
     assert len(lex) > 300 and sum(p in gold for p in lex.pairs) >= 0.95 * len(lex)
     same = Mapping(np.eye(src.dim, dtype=np.float32)).induced_lexicon(src, src, max_rank=200)
     assert len(same) >= 190 and all(a == b for a, b in same.pairs)  # a space against itself: every word itself
+
+
+def _spelled(rotated, rows: np.ndarray) -> Embeddings:
+    """The rotated target with row j named as source row ``rows[j]`` (rows = the true permutation: honest names)."""
+    src, tgt, _ = rotated
+    return Embeddings([src.words[i] for i in rows], tgt.vectors)
+
+
+def test_orthographic_agreement_separates_a_right_map_from_a_random_one(rotated):
+    src, tgt, pairs = rotated
+    perm = pairs[:, 0]
+    named = _spelled(rotated, perm)
+    x, y = normalize(src.vectors), normalize(named.vectors)
+    good = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
+    share, n = orthographic_agreement(x @ good, y, src.words, named.words)
+    assert n == len(src) and share >= 0.95
+    bad, _ = orthographic_agreement(x @ random_orthogonal(src.dim, np.random.default_rng(0)), y, src.words, named.words)
+    assert bad < 0.012
+    assert orthographic_agreement(x @ good, y, src.words, tgt.words) == (None, 0)  # no shared spelling: no judgement
+
+
+def test_a_map_that_sends_shared_spellings_elsewhere_is_reported_failed(rotated):
+    src, tgt, pairs = rotated
+    honest = make("gw").fit(src, _spelled(rotated, pairs[:, 0]))
+    assert not honest.failed and honest.meta["orthographic_agreement"] >= 0.95
+    false_friends = _spelled(rotated, np.roll(pairs[:, 0], 1))  # every shared spelling names another word's vector
+    m = make("gw").fit(src, false_friends)
+    assert m.meta["orthographic_words"] == len(src) and m.meta["orthographic_agreement"] < 0.012
+    assert m.failed

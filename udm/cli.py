@@ -59,7 +59,7 @@ def _cmd_align(args) -> int:
         params["refine_iters"] = args.refine
     if not cls.needs_dictionary:
         params.update(restarts=args.restarts, time_budget=args.time_budget, device=args.device,
-                      self_learning=args.self_learning)
+                      self_learning=args.self_learning, orthographic_check=args.orthographic_check)
     elif args.self_learning:
         raise UdmError(f"--self-learning applies to the unsupervised methods, not {args.method}")
     aligner = cls(**params)
@@ -76,7 +76,12 @@ def _cmd_align(args) -> int:
     if mapping.failed:
         mapping.save(out / "failed_mapping.npz")
         # the refined-random-map null is only computed (and only decisive) when the plain random-map check passed
-        if "criterion_sl_null" in mapping.meta:  # only computed when the refined-random-map check passed
+        if mapping.meta.get("failed_by") == "orthography":  # every criterion check passed; the spellings did not
+            why = (f"passes the criterion checks, but the map sends only {mapping.meta['orthographic_agreement']:.1%} of the "
+                   f"{mapping.meta['orthographic_words']} identically spelled words to themselves (needs "
+                   f"{mapping.meta['orthographic_needed']:.1%}; --no-orthographic-check turns this off where shared "
+                   f"spellings mean different things)")
+        elif "criterion_sl_null" in mapping.meta:  # only computed when the refined-random-map check passed
             why = (f"clears a self-learned random start's {mapping.meta['criterion_sl_null']:.4f} by only "
                    f"{mapping.meta['criterion_sl_null_share']:.3f} of the headroom (needs {mapping.meta['criterion_sl_null_needed']:.3f})")
         elif "criterion_refined_null" in mapping.meta:
@@ -201,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "2018) before the refinement (its stochastic iterations on the top 10k words, then all "
                         "20k: udm.self_learning.STAGE_SCHEDULE); slower, but it gets rough starts out of the "
                         "refinement's fixed points")
+    p.add_argument("--no-orthographic-check", dest="orthographic_check", action="store_false",
+                   help="unsupervised methods: do not fail a run for sending too few identically spelled words to "
+                        "themselves (the share is still reported; use it where shared spellings mean different things)")
     p.add_argument("--time-budget", type=float, default=None, help="seconds the whole unsupervised fit may take (search 85%%, then refinement and the failure check)")
     p.add_argument("--device", default=None, help="torch device for methods that support one (e.g. cuda)")
     p.add_argument("--csls-k", type=int, default=10)

@@ -1,6 +1,8 @@
 """Dictionary-free model selection: scores that rank mappings without any gold pairs (higher = better)."""
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import numpy as np
 
 from .retrieval import retrieve
@@ -67,3 +69,22 @@ def gw_criterion(mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 2000
     idx, _ = retrieve(xs, ys, k=1, method="csls", csls_k=csls_k)
     yy = ys[idx[:, 0]]
     return -float(np.mean((xs @ xs.T - yy @ yy.T) ** 2))
+
+
+def orthographic_agreement(
+    mapped_src: np.ndarray, tgt: np.ndarray, src_words: Sequence[str], tgt_words: Sequence[str], *,
+    n_words: int = 20000, csls_k: int = 10, min_pairs: int = 200,
+) -> tuple[Optional[float], int]:
+    """Share of the words spelled identically on both sides (among the ``n_words`` most frequent of each) whose
+    CSLS translation under the map is that same word, and how many such words there are; ``(None, n)`` when
+    there are fewer than ``min_pairs`` (e.g. different scripts). Needs no dictionary: names, numbers and loanwords
+    map to themselves under a right map far above chance (1 / ``n_words``). Inputs are unit-length rows."""
+    xs, ys = mapped_src[:n_words], tgt[:n_words]
+    t_index = {w: j for j, w in enumerate(tgt_words[: len(ys)])}
+    pairs = [(i, t_index[w]) for i, w in enumerate(src_words[: len(xs)]) if w in t_index]
+    if len(pairs) < min_pairs:
+        return None, len(pairs)
+    rows = np.array([i for i, _ in pairs])
+    cols = np.array([j for _, j in pairs])
+    idx, _ = retrieve(xs[rows], ys, k=1, method="csls", csls_k=csls_k, source_pool=xs)
+    return float(np.mean(idx[:, 0] == cols)), len(pairs)

@@ -47,7 +47,8 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from ..criteria import judge_failure, muse_criterion, null_criterion, random_orthogonal, sinkhorn_criterion
+from ..criteria import (judge_failure, muse_criterion, null_criterion, orthographic_agreement, random_orthogonal,
+                        sinkhorn_criterion)
 from ..embeddings import Embeddings
 from ..lexicon import Lexicon
 from ..mapping import Mapping
@@ -82,11 +83,14 @@ class UnsupervisedAligner(Aligner):
     sl_null_margin = 0.035  # share of the headroom above that null a self-learned run must clear (README)
     sl_null_agreement = 0.5  # a null translating this share of the top words as the run does found the same map
     agreement_words = 2000
+    orthographic_min = 0.012  # share of identically spelled words a map must send to themselves (README)
     seed_free_single_start = False  # True where one start does not depend on the seed (a study need run it once)
 
     def __init__(self, *, restarts: int = 1, time_budget: Optional[float] = None, device: Optional[str] = None,
-                 criterion_words: int = 10000, self_learning: Union[bool, SelfLearningSchedule] = False, **kwargs):
+                 criterion_words: int = 10000, self_learning: Union[bool, SelfLearningSchedule] = False,
+                 orthographic_check: bool = True, **kwargs):
         super().__init__(**kwargs)
+        self.orthographic_check = bool(orthographic_check)  # apply orthographic_min (see _check_orthography)
         self.self_learning = bool(self_learning)
         self.sl_schedule = self_learning if isinstance(self_learning, SelfLearningSchedule) else STAGE_SCHEDULE
         self.restarts = max(1, int(restarts))
@@ -193,6 +197,7 @@ class UnsupervisedAligner(Aligner):
             elif self.sl_null and (schedule := self.learned_schedule(meta)) is not None:
                 failed = self._check_self_learned_null(x, y, w, score, refine_steps, end, meta, schedule)
         meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
+        failed = self._check_orthography(x @ w, y, src, tgt, meta, failed)
         meta.update({"failed": failed, "time_budget": self.time_budget})
         mapping = self.final_mapping(x, y, w, meta)  # the checks above judge the orthogonal map
         if self.reweight:
@@ -200,6 +205,21 @@ class UnsupervisedAligner(Aligner):
                                                           mapping.prepare_target(y, normalized=True))
         meta["fit_seconds"] = round(time.perf_counter() - start, 3)
         return mapping
+
+    def _check_orthography(self, mapped_x: np.ndarray, y: np.ndarray, src: Embeddings, tgt: Embeddings,
+                           meta: dict[str, Any], failed: bool) -> bool:
+        """Record the share of identically spelled words the map sends to themselves; with ``orthographic_check``
+        a run the other checks passed fails when that share is below ``orthographic_min`` (pairs sharing fewer
+        than 200 spellings, e.g. different scripts, are not judged)."""
+        agreement, n_identical = orthographic_agreement(mapped_x, y, src.words, tgt.words, csls_k=self.csls_k)
+        meta.update({"orthographic_agreement": agreement, "orthographic_words": n_identical,
+                     "orthographic_needed": self.orthographic_min if self.orthographic_check else None})
+        if failed or not self.orthographic_check or agreement is None or agreement >= self.orthographic_min:
+            return failed
+        log.warning("%s: the map sends %.1f%% of the %d identically spelled words to themselves (needs %.1f%%): "
+                    "the alignment failed", self.name, 100 * agreement, n_identical, 100 * self.orthographic_min)
+        meta["failed_by"] = "orthography"
+        return True
 
     def learned_schedule(self, meta: dict[str, Any]) -> Optional[SelfLearningSchedule]:
         """The schedule of the self-learning the returned run went through (None: none), which the failure
