@@ -54,19 +54,19 @@ def study_runs(path: Path) -> list[dict]:
     return runs
 
 
-def score(runs: list[dict]) -> list[dict]:
+def score(runs: list[dict], cache: Path = CACHE) -> list[dict]:
     """Each run's orthographic agreement (None where its mapping or vectors are not in the cache)."""
     spaces: dict[tuple[str, int], Embeddings] = {}
 
     def space(path: str, sub: str, n: int) -> Embeddings:
         key = (path, n)
         if key not in spaces:
-            spaces[key] = Embeddings.load(find_cached(path, CACHE, sub)).top(n)
+            spaces[key] = Embeddings.load(find_cached(path, cache, sub)).top(n)
         return spaces[key]
 
     for r in runs:
-        mapping_file = CACHE / "cells" / f"{r['cell']}.mapping.npz"
-        src_file, tgt_file = find_cached(r["src"], CACHE, "vectors"), find_cached(r["tgt"], CACHE, "vectors")
+        mapping_file = cache / "cells" / f"{r['cell']}.mapping.npz"
+        src_file, tgt_file = find_cached(r["src"], cache, "vectors"), find_cached(r["tgt"], cache, "vectors")
         if not (mapping_file.is_file() and src_file.is_file() and tgt_file.is_file()):
             r["agreement"], r["identical_words"] = None, None
             continue
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="append", required=True, help="a study JSON written by run_bli.py (repeatable)")
     ap.add_argument("--name", default="orthographic_probe")
+    ap.add_argument("--cache-dir", default=str(CACHE), help="run_bli's cache (cells/ and vectors/)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -122,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             raise SystemExit(f"error: {path}: no such study file")
         runs += study_runs(path)
-    runs = score(runs)
+    runs = score(runs, Path(args.cache_dir))
     threshold = UnsupervisedAligner.orthographic_min
-    command = "python experiments/orthographic_probe.py " + " ".join(
-        f"--study {Path(s).relative_to(ROOT) if Path(s).resolve().is_relative_to(ROOT) else s}" for s in args.study) + f" --name {args.name}"
+    shown = [Path(s).resolve().relative_to(ROOT) if Path(s).resolve().is_relative_to(ROOT) else s for s in args.study]
+    command = "python experiments/orthographic_probe.py " + " ".join(f"--study {s}" for s in shown) + f" --name {args.name}"
     write_report(Path(args.out_dir), args.name, {"threshold": threshold, "runs": runs},
                  markdown(runs, threshold, command, time.time() - t0))
     print(f"{sum(r['agreement'] is not None for r in runs)} of {len(runs)} runs scored -> {Path(args.out_dir) / (args.name + '.md')}")

@@ -1250,3 +1250,37 @@ def test_sl_null_shares_lists_each_run_with_a_self_learned_null_once(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     rows = sl_null_shares.runs_with_sl_null(tmp_path)
     assert [(r["method"], r["setting"], r["sl_null_share"]) for r in rows] == [("gw", "en-es/half/1", 0.09)]
+
+
+def test_orthographic_probe_scores_kept_maps_against_their_outcome(tmp_path, capsys):
+    """The probe scores each kept mapping's orthographic agreement: on a space against itself the identity map
+    sends every word to itself, a random rotation almost none; a run without a kept mapping is left unscored."""
+    import json
+
+    import numpy as np
+    import orthographic_probe
+    from udm import Mapping
+    from udm.criteria import random_orthogonal
+
+    root = Path(__file__).resolve().parents[1]
+    vec = str(root / "tests/data/as_cipher_en.npz")
+    (tmp_path / "cells").mkdir()
+    Mapping(np.eye(50, dtype=np.float32)).save(tmp_path / "cells" / "base.mapping.npz")
+    Mapping(random_orthogonal(50, np.random.default_rng(0))).save(tmp_path / "cells" / "bad.mapping.npz")
+    cells = [{"method": "procrustes", "seed": 0, "status": "ok", "cell": "base", "p1": 0.99},
+             {"method": "gw", "seed": 1, "status": "ok", "cell": "bad", "p1": 0.0, "meta": {"failed": False}},
+             {"method": "gw", "seed": 2, "status": "ok", "cell": "gone", "p1": 0.5}]
+    study = {"meta": {"params": {"max_vocab": 1000}},
+             "settings": [{"pair": "en-en", "regime": "self", "fraction": 1.0, "cells": cells,
+                           "vectors": {"src": {"path": vec, "key": "a" * 16}, "tgt": {"path": vec, "key": "a" * 16}}}]}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    argv = ["--study", str(path), "--cache-dir", str(tmp_path), "--out-dir", str(tmp_path), "--name", "ortho"]
+    assert orthographic_probe.main(argv) == 0
+    runs = json.loads((tmp_path / "ortho.json").read_text())["runs"]
+    assert runs[0]["agreement"] >= 0.95 and runs[0]["identical_words"] == 1000
+    assert runs[1]["agreement"] < 0.012 and runs[2]["agreement"] is None
+    md = (tmp_path / "ortho.md").read_text()
+    assert "aligner flag: 0/1 right (1 false accepts" in md and "orthographic rule: 1/1 right" in md
+    with pytest.raises(SystemExit, match="no such study file"):
+        orthographic_probe.main(["--study", str(tmp_path / "missing.json"), "--out-dir", str(tmp_path)])
