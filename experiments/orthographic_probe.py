@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bli_core import SUCCESS_P1, write_report  # noqa: E402
+from bli_core import SUCCESS_P1, SUPERVISED_CELLS, write_report  # noqa: E402
 from probe_common import find_cached  # noqa: E402
 
 from udm import Embeddings  # noqa: E402
@@ -47,7 +47,7 @@ def study_runs(path: Path) -> list[dict]:
             runs.append({"study": path.stem, "pair": st["pair"], "regime": st["regime"], "fraction": st["fraction"],
                          "method": c["method"], "seed": c.get("seed"), "seed_n": c.get("seed_n"), "p1": c["p1"],
                          "flagged": bool(c.get("aligner_failed") or m.get("failed")),
-                         "unsupervised": c.get("seed_n") is None and c["method"] not in ("procrustes", "rcsls", "identical", "sup"),
+                         "unsupervised": c.get("seed_n") is None and c["method"] not in SUPERVISED_CELLS,
                          "sl_null_share": m.get("criterion_sl_null_share"), "cell": c["cell"], "max_vocab": max_vocab,
                          "src": vec["src"]["path"], "tgt": vec["tgt"]["path"],
                          "vectors": f"{vec['src']['key'][:8]}/{vec['tgt']['key'][:8]}"})
@@ -73,7 +73,7 @@ def score(runs: list[dict], cache: Path = CACHE) -> list[dict]:
         src, tgt = space(r["src"], "vectors", r["max_vocab"]), space(r["tgt"], "vectors", r["max_vocab"])
         mapping = Mapping.load(mapping_file)
         r["agreement"], r["identical_words"] = orthographic_agreement(
-            mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors), src.words, tgt.words)
+            mapping.transform(src.vectors), mapping.prepare_target(tgt.vectors), src, tgt)
     return runs
 
 

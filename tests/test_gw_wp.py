@@ -336,11 +336,11 @@ def test_orthographic_agreement_separates_a_right_map_from_a_random_one(rotated)
     named = _spelled(rotated, perm)
     x, y = normalize(src.vectors), normalize(named.vectors)
     good = procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
-    share, n = orthographic_agreement(x @ good, y, src.words, named.words)
+    share, n = orthographic_agreement(x @ good, y, src, named)
     assert n == len(src) and share >= 0.95
-    bad, _ = orthographic_agreement(x @ random_orthogonal(src.dim, np.random.default_rng(0)), y, src.words, named.words)
+    bad, _ = orthographic_agreement(x @ random_orthogonal(src.dim, np.random.default_rng(0)), y, src, named)
     assert bad < 0.012
-    assert orthographic_agreement(x @ good, y, src.words, tgt.words) == (None, 0)  # no shared spelling: no judgement
+    assert orthographic_agreement(x @ good, y, src, tgt) == (None, 0)  # no shared spelling: no judgement
 
 
 def test_a_map_that_sends_shared_spellings_elsewhere_is_reported_failed(rotated):

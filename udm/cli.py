@@ -75,7 +75,6 @@ def _cmd_align(args) -> int:
         json.dump(mapping.meta, fh, indent=2, default=str)
     if mapping.failed:
         mapping.save(out / "failed_mapping.npz")
-        # the refined-random-map null is only computed (and only decisive) when the plain random-map check passed
         if mapping.meta.get("failed_by") == "orthography":  # every criterion check passed; the spellings did not
             why = (f"passes the criterion checks, but the map sends only {mapping.meta['orthographic_agreement']:.1%} of the "
                    f"{mapping.meta['orthographic_words']} identically spelled words to themselves (needs "

@@ -1,10 +1,12 @@
 """Dictionary-free model selection: scores that rank mappings without any gold pairs (higher = better)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
+from .embeddings import Embeddings
+from .lexicon import identical_strings
 from .retrieval import retrieve
 
 
@@ -72,19 +74,17 @@ def gw_criterion(mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 2000
 
 
 def orthographic_agreement(
-    mapped_src: np.ndarray, tgt: np.ndarray, src_words: Sequence[str], tgt_words: Sequence[str], *,
+    mapped_src: np.ndarray, tgt: np.ndarray, src_emb: Embeddings, tgt_emb: Embeddings, *,
     n_words: int = 20000, csls_k: int = 10, min_pairs: int = 200,
 ) -> tuple[Optional[float], int]:
-    """Share of the words spelled identically on both sides (among the ``n_words`` most frequent of each) whose
-    CSLS translation under the map is that same word, and how many such words there are; ``(None, n)`` when
-    there are fewer than ``min_pairs`` (e.g. different scripts). Needs no dictionary: names, numbers and loanwords
-    map to themselves under a right map far above chance (1 / ``n_words``). Inputs are unit-length rows."""
+    """Share of the words spelled identically on both sides (:func:`udm.lexicon.identical_strings` among the
+    ``n_words`` most frequent of each) whose CSLS translation under the map is that same word, and how many such
+    words there are; ``(None, n)`` when there are fewer than ``min_pairs`` (e.g. different scripts). Needs no
+    dictionary: names, numbers and loanwords map to themselves under a right map far above chance (1 / ``n_words``).
+    ``mapped_src``/``tgt`` are the unit-length rows of ``src_emb``/``tgt_emb`` (same order)."""
     xs, ys = mapped_src[:n_words], tgt[:n_words]
-    t_index = {w: j for j, w in enumerate(tgt_words[: len(ys)])}
-    pairs = [(i, t_index[w]) for i, w in enumerate(src_words[: len(xs)]) if w in t_index]
+    pairs = identical_strings(src_emb, tgt_emb, max_rank=n_words).index_pairs(src_emb, tgt_emb)
     if len(pairs) < min_pairs:
         return None, len(pairs)
-    rows = np.array([i for i, _ in pairs])
-    cols = np.array([j for _, j in pairs])
-    idx, _ = retrieve(xs[rows], ys, k=1, method="csls", csls_k=csls_k, source_pool=xs)
-    return float(np.mean(idx[:, 0] == cols)), len(pairs)
+    idx, _ = retrieve(xs[pairs[:, 0]], ys, k=1, method="csls", csls_k=csls_k, source_pool=xs)
+    return float(np.mean(idx[:, 0] == pairs[:, 1])), len(pairs)

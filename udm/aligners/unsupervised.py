@@ -179,7 +179,8 @@ class UnsupervisedAligner(Aligner):
             if history and history[-1].get("stopped") == "deadline":
                 refine_steps = len(history)
                 log.info("time budget: final refinement stopped after %d step(s)", refine_steps)
-        score = self.criterion(x @ w, y)
+        mapped = x @ w
+        score = self.criterion(mapped, y)
         null_mean, null_std = null_criterion(x, y, seed=self.seed, n_words=self.criterion_words)
         failed = judge_failure(score, null_mean, null_std)
         meta.update({"criterion": score, "criterion_null_mean": null_mean, "criterion_null_std": null_std})
@@ -196,8 +197,8 @@ class UnsupervisedAligner(Aligner):
                             self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin)
             elif self.sl_null and (schedule := self.learned_schedule(meta)) is not None:
                 failed = self._check_self_learned_null(x, y, w, score, refine_steps, end, meta, schedule)
-        meta["sinkhorn_criterion"] = sinkhorn_criterion(x @ w, y, n_words=min(self.criterion_words, 2000))
-        failed = self._check_orthography(x @ w, y, src, tgt, meta, failed)
+        meta["sinkhorn_criterion"] = sinkhorn_criterion(mapped, y, n_words=min(self.criterion_words, 2000))
+        failed = self._check_orthography(mapped, y, src, tgt, meta, failed)
         meta.update({"failed": failed, "time_budget": self.time_budget})
         mapping = self.final_mapping(x, y, w, meta)  # the checks above judge the orthogonal map
         if self.reweight:
@@ -211,7 +212,7 @@ class UnsupervisedAligner(Aligner):
         """Record the share of identically spelled words the map sends to themselves; with ``orthographic_check``
         a run the other checks passed fails when that share is below ``orthographic_min`` (pairs sharing fewer
         than 200 spellings, e.g. different scripts, are not judged)."""
-        agreement, n_identical = orthographic_agreement(mapped_x, y, src.words, tgt.words, csls_k=self.csls_k)
+        agreement, n_identical = orthographic_agreement(mapped_x, y, src, tgt, csls_k=self.csls_k)
         meta.update({"orthographic_agreement": agreement, "orthographic_words": n_identical,
                      "orthographic_needed": self.orthographic_min if self.orthographic_check else None})
         if failed or not self.orthographic_check or agreement is None or agreement >= self.orthographic_min:
