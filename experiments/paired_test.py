@@ -7,6 +7,9 @@ baseline on the same test words (``udm.significance.compare_reports``) and check
 the cell's recorded one.
 
     python experiments/paired_test.py --study experiments/results/<study>.json  # -> paired_<study>.md
+
+A method's runs are also pooled (their mean against the baseline): within each study, or with ``--pool-across``
+over every study given whose runs share the setting, baseline mapping, vectors and test words.
 """
 from __future__ import annotations
 
@@ -46,10 +49,9 @@ def same_inputs(a: dict, b: dict) -> bool:
 
 
 def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
-                 baseline_study: Optional[dict] = None) -> tuple[list[dict], list[dict], list[str]]:
-    """One row per run of a setting compared with its baseline cell, one pooled row per method with two or more
-    compared runs (their mean against the baseline, ``udm.significance.compare_runs``), and the lines of what could
-    not be compared.
+                 baseline_study: Optional[dict] = None) -> tuple[list[dict], dict, list[str]]:
+    """One row per run of a setting compared with its baseline cell, the runs' reports grouped for pooling (see
+    ``pool_groups``), and the lines of what could not be compared.
 
     The baseline cell is the setting's own, or with ``baseline_study`` the same setting's cell there (for example
     the orthogonal supervised map of a study run without --reweight), which must have used the same inputs.
@@ -60,14 +62,14 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     if baseline_study is not None:
         twins = [s for s in baseline_study["settings"] if s["id"] == sid]
         if not twins or not same_inputs(twins[0], setting):
-            return [], [], [f"{sid}: the baseline study has no setting {sid} on the same vectors and test lexicon"]
+            return [], {}, [f"{sid}: the baseline study has no setting {sid} on the same vectors and test lexicon"]
         pool = [c for c in twins[0].get("cells", []) if c.get("status") == "ok"]
     base = [c for c in pool if c["method"] == baseline and c.get("cell")]
     if not base:
-        return [], [], [f"{sid}: no {baseline} cell with a cell key in the baseline study"]
+        return [], {}, [f"{sid}: no {baseline} cell with a cell key in the baseline study"]
     base_map = cache / "cells" / f"{base[0]['cell']}.mapping.npz"
     if not base_map.is_file():
-        return [], [], [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
+        return [], {}, [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
     src, tgt = study_vectors(study, setting, cache)
     test = Lexicon.load(find_cached(setting["test_lexicon"], cache, "lexicons"))
     ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
@@ -89,9 +91,30 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
                      "reproduced": same_score(cmp.p_a, c.get("p1")) and same_score(cmp.p_b, base[0].get("p1")),
                      "verdict": verdict(cmp)})
         print(f"[paired] {sid} {c['method']} seed {c['seed']}: {cmp}", file=sys.stderr, flush=True)
-    pooled = [{**compare_runs(reps, ref, "csls", 1).to_dict(), "setting": sid, "method": m, "baseline": baseline}
-              for m, reps in reports.items() if len(reps) > 1]
-    return rows, pooled, missing
+    # runs pool only against one baseline mapping on the same vectors and test words
+    inputs = (base[0]["cell"], setting["vectors"]["src"].get("sha256"), setting["vectors"]["tgt"].get("sha256"),
+              Path(setting["test_lexicon"]).name)
+    groups = {(sid, m) + inputs: {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps}
+              for m, reps in reports.items()}
+    return rows, groups, missing
+
+
+def merge_groups(into: dict, groups: dict, study: str) -> None:
+    """Add one study's run groups to ``into`` (same key: the same setting, method, baseline mapping and inputs),
+    recording which studies each group's runs came from."""
+    for key, g in groups.items():
+        if key in into:
+            into[key]["reports"] = into[key]["reports"] + g["reports"]
+            into[key]["studies"].append(study)
+        else:
+            into[key] = {**g, "studies": [study]}
+
+
+def pool_groups(groups: dict) -> list[dict]:
+    """One pooled row per group of two or more runs: their mean against the baseline (``compare_runs``)."""
+    return [{**compare_runs(g["reports"], g["ref"], "csls", 1).to_dict(), "setting": g["setting"],
+             "method": g["method"], "baseline": g["baseline"], "studies": g["studies"]}
+            for g in groups.values() if len(g["reports"]) > 1]
 
 
 def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[list[dict]] = None) -> list[str]:
@@ -122,12 +145,15 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
         lines += ["", "Pooled over a method's runs: A = the runs' per-word hit rate averaged over the runs (its mean is "
                   "their mean P@1), B = the baseline; 95% CI and p (normal approximation, two-sided) from the per-word "
                   "differences: whether these runs on average differ from B by more than the sampling of test words "
-                  "explains (the runs are taken as given).", "",
-                  "| setting | method | runs | mean P@1 A | P@1 B | A-B | 95% CI | p |", "|---|---|---|---|---|---|---|---|"]
+                  "explains (the runs are taken as given). Runs are pooled "
+                  + ("over all the studies given (`--pool-across`) where they share the setting, the baseline mapping, "
+                     "the vectors and the test words." if meta.get("pool_across") else "within each study."), "",
+                  "| setting | method | runs | studies | mean P@1 A | P@1 B | A-B | 95% CI | p |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in pooled:
             diff, ci = difference_cells(r)
-            lines.append(f"| {r['setting']} | {r['method']} | {r['runs']} | {100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | "
-                         f"{diff} | {ci} | {r['p_value']:.3g} |")
+            lines.append(f"| {r['setting']} | {r['method']} | {r['runs']} | {', '.join(r['studies'])} | "
+                         f"{100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | {diff} | {ci} | {r['p_value']:.3g} |")
     if missing:
         lines += ["", "Not compared:", ""] + [f"- {m}" for m in missing]
     return lines
@@ -148,6 +174,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--baseline-from", metavar="STUDY",
                     help="take the baseline cell from this study JSON instead (same setting, vectors and test words), "
                          "e.g. the orthogonal supervised map when the runs used --reweight")
+    ap.add_argument("--pool-across", action="store_true",
+                    help="pool a method's runs over all the given studies (same setting, baseline mapping, vectors and "
+                         "test words), e.g. aligner seeds run as separate studies; default: within each study")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
     ap.add_argument("--name", help="report name (default paired_<study>, with --baseline-from paired_<study>_vs_<that "
                                    "study>, so two comparisons of one study do not overwrite each other)")
@@ -155,16 +184,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     args.name = args.name or default_name(args.study, args.baseline_from)
     t0, cache = time.time(), Path(args.cache_dir)
-    rows, pooled, missing = [], [], []
+    rows, pooled, missing, across = [], [], [], {}
     base_study = read_study(args.baseline_from) if args.baseline_from else None
     for path in args.study:
-        study = read_study(path)
+        study, groups = read_study(path), {}
         for setting in study["settings"]:
-            r, pool, m = setting_rows(study, setting, cache, args.baseline, base_study)
+            r, g, m = setting_rows(study, setting, cache, args.baseline, base_study)
             rows += r
-            pooled += pool
+            merge_groups(across if args.pool_across else groups, g, Path(path).name)
             missing += [f"{Path(path).name}: {line}" for line in m]
+        pooled += pool_groups(groups)
+    pooled += pool_groups(across)
     meta = probe_meta("paired_test.py", argv, t0, studies=[Path(p).name for p in args.study], baseline=args.baseline,
+                      pool_across=args.pool_across,
                       baseline_from=Path(args.baseline_from).name if args.baseline_from else None)
     meta["pooled"] = pooled  # the JSON's rows stay one per run
     write_probe_report(args, meta, rows, render(meta, rows, missing, pooled))

@@ -872,7 +872,26 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     pooled = json.loads((tmp_path / "paired.json").read_text())["meta"]["pooled"]  # wp's two runs against the base
     assert [(r["method"], r["runs"]) for r in pooled] == [("wp", 2)]
     assert pooled[0]["difference"] == pytest.approx((rows[0]["difference"] + rows[1]["difference"]) / 2)
-    assert "| en-cipher/cipher/1 | wp | 2 |" in md
+    assert "| en-cipher/cipher/1 | wp | 2 | study.json |" in md
+
+    # --pool-across: a second study's run on the same setting and baseline pools with the first study's two;
+    # without it each study pools alone (one run: no pooled row), and a study on another baseline stays apart
+    second = json.loads(path.read_text())
+    second["settings"][0]["cells"] = [cells[0], {**cells[1], "seed": 7}]
+    (tmp_path / "second.json").write_text(json.dumps(second))
+    apart = json.loads(path.read_text())
+    apart["settings"][0]["cells"] = [{**cells[1], "method": "procrustes"}, {**cells[2], "seed": 8}, {**cells[2], "seed": 9}]
+    (tmp_path / "apart.json").write_text(json.dumps(apart))
+    studies = ["--study", str(path), "--study", str(tmp_path / "second.json"), "--study", str(tmp_path / "apart.json")]
+    common = ["--cache-dir", str(tmp_path), "--out-dir", str(tmp_path)]
+    paired_test.main(studies + common + ["--name", "within"])
+    within = json.loads((tmp_path / "within.json").read_text())["meta"]["pooled"]
+    assert [(r["runs"], r["studies"]) for r in within] == [(2, ["study.json"]), (2, ["apart.json"])]
+    paired_test.main(studies + common + ["--name", "across", "--pool-across"])
+    across = json.loads((tmp_path / "across.json").read_text())["meta"]
+    assert [(r["runs"], r["studies"]) for r in across["pooled"]] == [(3, ["study.json", "second.json"]), (2, ["apart.json"])]
+    assert across["pooled"][0]["difference"] == pytest.approx((2 * rows[0]["difference"] + rows[1]["difference"]) / 3)
+    assert "over all the studies given (`--pool-across`)" in (tmp_path / "across.md").read_text()
 
     # the baseline taken from another study of the same inputs (there: the noisy map), and refused on other inputs
     other = json.loads(path.read_text())
