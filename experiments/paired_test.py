@@ -9,15 +9,18 @@ the cell's recorded one.
     python experiments/paired_test.py --study experiments/results/<study>.json  # -> paired_<study>.md
 
 A method's runs are also pooled (their mean against the baseline): within each study, or with ``--pool-across``
-over every study given whose runs share the setting, baseline mapping, vectors and test words.
+over every study given whose runs share the setting, vectors, test words and baseline (word for word).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -91,8 +94,10 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
                      "reproduced": same_score(cmp.p_a, c.get("p1")) and same_score(cmp.p_b, base[0].get("p1")),
                      "verdict": verdict(cmp)})
         print(f"[paired] {sid} {c['method']} seed {c['seed']}: {cmp}", file=sys.stderr, flush=True)
-    # runs pool only against one baseline mapping on the same vectors and test words
-    inputs = (base[0]["cell"], setting["vectors"]["src"].get("sha256"), setting["vectors"]["tgt"].get("sha256"),
+    # runs pool only against the same baseline, word for word (two cells of one supervised fit, keyed apart by a
+    # code change, pool), on the same vectors and test words
+    base_hits = hashlib.sha256(np.ascontiguousarray(ref.method_scores("csls").hits(1)).tobytes()).hexdigest()
+    inputs = (base_hits, setting["vectors"]["src"].get("sha256"), setting["vectors"]["tgt"].get("sha256"),
               Path(setting["test_lexicon"]).name)
     groups = {(sid, m) + inputs: {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps}
               for m, reps in reports.items()}
@@ -100,7 +105,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
 
 
 def merge_groups(into: dict, groups: dict, study: str) -> None:
-    """Add one study's run groups to ``into`` (same key: the same setting, method, baseline mapping and inputs),
+    """Add one study's run groups to ``into`` (same key: the same setting, method, inputs and baseline hits),
     recording which studies each group's runs came from."""
     for key, g in groups.items():
         if key in into:
@@ -146,8 +151,8 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
                   "their mean P@1), B = the baseline; 95% CI and p (normal approximation, two-sided) from the per-word "
                   "differences: whether these runs on average differ from B by more than the sampling of test words "
                   "explains (the runs are taken as given). Runs are pooled "
-                  + ("over all the studies given (`--pool-across`) where they share the setting, the baseline mapping, "
-                     "the vectors and the test words." if meta.get("pool_across") else "within each study."), "",
+                  + ("over all the studies given (`--pool-across`) where they share the setting, the vectors, the test "
+                     "words and the baseline's per-word hits (the same supervised map, cached under two keys, pools)." if meta.get("pool_across") else "within each study."), "",
                   "| setting | method | runs | studies | mean P@1 A | P@1 B | A-B | 95% CI | p |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in pooled:
@@ -175,8 +180,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="take the baseline cell from this study JSON instead (same setting, vectors and test words), "
                          "e.g. the orthogonal supervised map when the runs used --reweight")
     ap.add_argument("--pool-across", action="store_true",
-                    help="pool a method's runs over all the given studies (same setting, baseline mapping, vectors and "
-                         "test words), e.g. aligner seeds run as separate studies; default: within each study")
+                    help="pool a method's runs over all the given studies (same setting, vectors, test words and "
+                         "baseline, word for word), e.g. aligner seeds run as separate studies; default: within each study")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
     ap.add_argument("--name", help="report name (default paired_<study>, with --baseline-from paired_<study>_vs_<that "
                                    "study>, so two comparisons of one study do not overwrite each other)")

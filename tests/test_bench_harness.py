@@ -874,10 +874,11 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert pooled[0]["difference"] == pytest.approx((rows[0]["difference"] + rows[1]["difference"]) / 2)
     assert "| en-cipher/cipher/1 | wp | 2 | study.json |" in md
 
-    # --pool-across: a second study's run on the same setting and baseline pools with the first study's two;
+    # --pool-across: a second study's run on the same setting and baseline (word for word) pools with the first's two;
     # without it each study pools alone (one run: no pooled row), and a study on another baseline stays apart
-    second = json.loads(path.read_text())
-    second["settings"][0]["cells"] = [cells[0], {**cells[1], "seed": 7}]
+    second = json.loads(path.read_text())  # its baseline: the same map kept under another cell key
+    good.save(tmp_path / "cells" / "base2.mapping.npz")
+    second["settings"][0]["cells"] = [{**cells[0], "cell": "base2"}, {**cells[1], "seed": 7}]
     (tmp_path / "second.json").write_text(json.dumps(second))
     apart = json.loads(path.read_text())
     apart["settings"][0]["cells"] = [{**cells[1], "method": "procrustes"}, {**cells[2], "seed": 8}, {**cells[2], "seed": 9}]
