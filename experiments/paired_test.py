@@ -122,6 +122,14 @@ def pool_groups(groups: dict) -> list[dict]:
             for g in groups.values() if len(g["reports"]) > 1]
 
 
+def pooled_where(meta: dict) -> str:
+    """How the report pooled runs: within each study, or across the studies given (``--pool-across``)."""
+    if not meta.get("pool_across"):
+        return "within each study."
+    return ("over all the studies given (`--pool-across`) where they share the setting, the vectors, the test words "
+            "and the baseline's per-word hits (the same supervised map, cached under two keys, pools).")
+
+
 def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[list[dict]] = None) -> list[str]:
     lines = report_header("Paired test: each unsupervised run against the supervised baseline, word by word",
                           "paired_test.py", meta)
@@ -150,9 +158,7 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
         lines += ["", "Pooled over a method's runs: A = the runs' per-word hit rate averaged over the runs (its mean is "
                   "their mean P@1), B = the baseline; 95% CI and p (normal approximation, two-sided) from the per-word "
                   "differences: whether these runs on average differ from B by more than the sampling of test words "
-                  "explains (the runs are taken as given). Runs are pooled "
-                  + ("over all the studies given (`--pool-across`) where they share the setting, the vectors, the test "
-                     "words and the baseline's per-word hits (the same supervised map, cached under two keys, pools)." if meta.get("pool_across") else "within each study."), "",
+                  "explains (the runs are taken as given). Runs are pooled " + pooled_where(meta), "",
                   "| setting | method | runs | studies | mean P@1 A | P@1 B | A-B | 95% CI | p |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in pooled:
@@ -181,12 +187,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "e.g. the orthogonal supervised map when the runs used --reweight")
     ap.add_argument("--pool-across", action="store_true",
                     help="pool a method's runs over all the given studies (same setting, vectors, test words and "
-                         "baseline, word for word), e.g. aligner seeds run as separate studies; default: within each study")
+                         "baseline, word for word), e.g. aligner seeds run as separate studies; default: within "
+                         "each study")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
     ap.add_argument("--name", help="report name (default paired_<study>, with --baseline-from paired_<study>_vs_<that "
                                    "study>, so two comparisons of one study do not overwrite each other)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
+    if len({Path(p).resolve() for p in args.study}) < len(args.study):
+        ap.error("a --study is given twice: its runs would count twice in the pooled rows")
     args.name = args.name or default_name(args.study, args.baseline_from)
     t0, cache = time.time(), Path(args.cache_dir)
     rows, pooled, missing, across = [], [], [], {}

@@ -893,6 +893,8 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert [(r["runs"], r["studies"]) for r in across["pooled"]] == [(3, ["study.json", "second.json"]), (2, ["apart.json"])]
     assert across["pooled"][0]["difference"] == pytest.approx((2 * rows[0]["difference"] + rows[1]["difference"]) / 3)
     assert "over all the studies given (`--pool-across`)" in (tmp_path / "across.md").read_text()
+    with pytest.raises(SystemExit):  # the same study twice would count its runs twice
+        paired_test.main(["--study", str(path), "--study", str(path)] + common + ["--pool-across"])
 
     # the baseline taken from another study of the same inputs (there: the noisy map), and refused on other inputs
     other = json.loads(path.read_text())
