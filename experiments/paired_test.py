@@ -45,10 +45,15 @@ def same_score(recomputed: float, recorded: Optional[float]) -> bool:
     return recorded is not None and abs(recomputed - recorded) < 1e-9
 
 
+def input_key(setting: dict) -> tuple:
+    """A study setting's inputs: its two vector files' content hashes and its test lexicon's name."""
+    return (setting["vectors"]["src"].get("sha256"), setting["vectors"]["tgt"].get("sha256"),
+            Path(setting["test_lexicon"]).name)
+
+
 def same_inputs(a: dict, b: dict) -> bool:
     """Whether two study settings used the same vector files (content hashes) and test lexicon."""
-    return (all(a["vectors"][s].get("sha256") == b["vectors"][s].get("sha256") for s in ("src", "tgt"))
-            and Path(a["test_lexicon"]).name == Path(b["test_lexicon"]).name)
+    return input_key(a) == input_key(b)
 
 
 def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
@@ -97,9 +102,8 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     # runs pool only against the same baseline, word for word (two cells of one supervised fit, keyed apart by a
     # code change, pool), on the same vectors and test words
     base_hits = hashlib.sha256(np.ascontiguousarray(ref.method_scores("csls").hits(1)).tobytes()).hexdigest()
-    inputs = (base_hits, setting["vectors"]["src"].get("sha256"), setting["vectors"]["tgt"].get("sha256"),
-              Path(setting["test_lexicon"]).name)
-    groups = {(sid, m) + inputs: {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps}
+    key = (sid, base_hits) + input_key(setting)
+    groups = {key + (m,): {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps}
               for m, reps in reports.items()}
     return rows, groups, missing
 
