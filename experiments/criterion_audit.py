@@ -8,6 +8,8 @@ same cached cell can appear in several reports), and reports
   threshold), with the false accepts (a failed map returned as good) and false rejects listed;
 * Spearman's rank correlation of the criterion with P@1 over all runs and within each pair of vector spaces;
 * whether cells computed again (at a later commit) gave the same result;
+* the refined-null check's two measures, the headroom share and the scale-free lift ratio, for successes and
+  failures, and the runs the lift rescues;
 * whether a dictionary-stability check would help: the last refinement step's W change and dictionary overlap
   (from the runs' refinement traces) for successes and failures, and the flags a stability rule would give;
 * a scatter plot of criterion against P@1 (``<name>.png``, needs matplotlib: the ``bench`` extra).
@@ -26,6 +28,8 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import SUCCESS_P1, SUPERVISED_CELLS, spearman, write_report  # noqa: E402
+
+from udm.aligners.unsupervised import UnsupervisedAligner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +81,10 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
                                             "vectors": f"{key[0]}/{key[1]}", "method": method, "seed": c.get("seed"),
                                             "restarts": key[5], "p1": c["p1"], "criterion": c["criterion"],
                                             "flagged_failed": bool(c.get("aligner_failed")), "refinement": None,
-                                            "first_reported": meta.get("date") or "?"})
+                                            "first_reported": meta.get("date") or "?",
+                                            **{k: (c.get("meta") or {}).get(f"criterion_{k}")
+                                               for k in ("null_mean", "refined_null", "headroom_share",
+                                                         "headroom_needed", "lift_ratio")}})
                 run["first_reported"] = min(run["first_reported"], meta.get("date") or "?")
                 history = (c.get("trace") or {}).get("refinement")
                 if history and run["refinement"] is None:  # an older report of the same run may lack the trace
@@ -202,6 +209,42 @@ def stability_section(rows: list[dict], holdout_after: Optional[str] = None) -> 
     return lines, summary
 
 
+def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]:
+    """The refined-null check with and without its scale-free rescue (``udm.criteria.lift_ratio``): over every run
+    whose report records the random maps' and the refined null's criteria, the lift ratio of successes and
+    failures, and the runs whose flag the rescue changes (runs the refined-null check flagged that clear
+    ``lift_needed``; the later checks, which such runs would then meet, are not replayed)."""
+    from udm.criteria import lift_ratio
+
+    judged = [r for r in rows if r.get("refined_null") is not None and r.get("null_mean") is not None]
+    for r in judged:
+        r["lift"] = lift_ratio(r["criterion"], r["refined_null"], r["null_mean"])
+    lines = ["\n## The refined-null check: headroom share and lift ratio\n",
+             "Runs whose report records the random maps' criterion and the refined null's (a random orthogonal start "
+             "put through the same refinement): `share` = the run's criterion above the refined null as a share of the "
+             "headroom up to 1 (needs 0.14), `lift` = how many times as far above random maps' criterion the run rises "
+             f"as the refined null does (`udm.criteria.lift_ratio`; a run below the share passes with lift >= {lift_needed:g}).\n",
+             "| outcome | runs | share min | share max | lift min | lift max |", "|---|---|---|---|---|---|"]
+    summary: dict = {"runs": len(judged), "lift_needed": lift_needed}
+    for label, want in (("success", True), ("failure", False)):
+        rs = [r for r in judged if (r["p1"] > SUCCESS_P1) == want]
+        if rs:
+            sh, li = sorted(r["headroom_share"] for r in rs if r.get("headroom_share") is not None), sorted(r["lift"] for r in rs)
+            summary[label] = {"runs": len(rs), "lift_min": li[0], "lift_max": li[-1]}
+            lines.append(f"| {label} | {len(rs)} | {sh[0]:.3f} | {sh[-1]:.3f} | {li[0]:.2f} | {li[-1]:.2f} |")
+    below = [r for r in judged if r.get("headroom_share") is not None
+             and r["headroom_share"] < (r.get("headroom_needed") or 0.14)]
+    rescued = [r for r in below if r["lift"] >= lift_needed]
+    summary["below_share"] = len(below)
+    summary["rescued"] = [{k: r[k] for k in ("file", "setting", "method", "seed", "p1", "headroom_share", "lift")}
+                          for r in rescued]
+    lines.append(f"\nRuns below the share: {len(below)} ({sum(r['p1'] > SUCCESS_P1 for r in below)} of them succeeded); "
+                 f"the lift rescues {len(rescued)} ({sum(r['p1'] > SUCCESS_P1 for r in rescued)} succeeded):")
+    lines += [f"- {r['setting']} {r['method']} seed {r['seed']} ({r['file']}): P@1 {100 * r['p1']:.1f}, share "
+              f"{r['headroom_share']:.3f}, lift {r['lift']:.2f}" for r in rescued]
+    return lines, summary
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--glob", action="append", help="study files to read, relative to --results-dir (default bli*.json)")
@@ -272,12 +315,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines += [f"- {r['setting']} {r['method']} seed {r['seed']} (restarts {r['restarts']}, {r['file']}): "
                   f"P@1 {100 * r['p1']:.1f}, criterion {r['criterion']:.4f}" for r in bad]
     stab_lines, stab = stability_section(rows, args.holdout_after)
+    lift_lines, lift = lift_section(rows, UnsupervisedAligner.refined_null_lift)
     rep_lines, rep = reproducibility_section(reports)
-    lines += stab_lines + rep_lines
+    lines += stab_lines + lift_lines + rep_lines
     plot = scatter(rows, res / f"{args.name}.png")
     if plot:
         lines.append(f"\nPlot: `{plot}` (criterion against P@1, flagged runs as crosses).")
-    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho, "stability": stab, "reruns": rep}, "\n".join(lines) + "\n")
+    write_report(res, args.name, {"runs": rows, "sources": sources, "spearman_all": rho, "stability": stab,
+                                  "lift": lift, "reruns": rep}, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -7,7 +7,7 @@ import pytest
 from udm import (Embeddings, Lexicon, Mapping, ProcrustesAligner, RCSLSAligner, UdmError, evaluate_bli,
                  evaluate_mapping, identical_strings, normalize, procrustes, retrieve)
 from udm.procrustes import nearest_orthogonal
-from udm.criteria import judge_failure, muse_criterion, null_criterion, random_orthogonal
+from udm.criteria import judge_failure, lift_ratio, muse_criterion, null_criterion, random_orthogonal
 from udm.refinement import induce_dictionary, refine
 from udm.retrieval import gold_ranks, knn_mean_similarity, mutual_nearest_pairs
 from udm.seeds import seed_dictionary
@@ -340,6 +340,18 @@ def test_criterion_ranks_correct_map_above_random():
     mean, std = null_criterion(x, y)
     assert good > mean + 0.3
     assert not judge_failure(good, mean, std) and judge_failure(mean, mean, std)
+
+
+def test_lift_ratio_is_scale_free_and_floors_a_null_refinement_did_not_lift():
+    """Unlike the headroom share (ceiling 1), the lift ratio does not move when every criterion is rescaled, as on
+    vectors trained longer; a refined null no higher than random maps' does not pass every run."""
+    run, refined, rand = 0.5726, 0.4480, 0.3000
+    share = lambda c, n: (c - n) / (1 - n)  # noqa: E731
+    squeeze = lambda v: 0.2 + 0.5 * (v - 0.2)  # noqa: E731 (every cosine scaled down around 0.2)
+    assert lift_ratio(squeeze(run), squeeze(refined), squeeze(rand)) == pytest.approx(lift_ratio(run, refined, rand))
+    assert share(squeeze(run), squeeze(refined)) < 0.6 * share(run, refined)
+    assert lift_ratio(0.45, 0.40, 0.40) == pytest.approx(0.05 / 0.04)
+    assert lift_ratio(0.45, 0.40, 0.40, floor=0.01) == pytest.approx(5.0)
 
 
 def test_mapping_save_load_transform_export(tmp_path):

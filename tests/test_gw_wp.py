@@ -134,6 +134,21 @@ def test_unrelated_spaces_are_reported_failed(method):
     assert m.failed
 
 
+def test_a_run_below_the_headroom_share_passes_on_its_lift_ratio(cipher, monkeypatch):
+    """The refined-null check fails a run only when both its headroom share and its lift ratio fall short: with
+    an unreachable share (as on vectors whose cosines are all lower) the cipher map passes on its lift alone."""
+    from udm.aligners.unsupervised import UnsupervisedAligner
+
+    src, tgt, pairs = cipher
+    monkeypatch.setattr(UnsupervisedAligner, "refined_null_margin", 1.0)
+    m = make("gw").fit(src, tgt)
+    assert m.meta["criterion_headroom_share"] < 1.0 <= m.meta["criterion_headroom_needed"]
+    assert m.meta["criterion_lift_ratio"] >= m.meta["criterion_lift_needed"] and not m.failed
+    assert p_at_1(m, src, tgt, pairs) >= 0.95
+    monkeypatch.setattr(UnsupervisedAligner, "refined_null_lift", np.inf)
+    assert make("gw").fit(src, tgt).failed
+
+
 def test_auto_keeps_a_good_candidate_and_records_all(rotated):
     src, tgt, pairs = rotated
     m = AutoAligner(candidates=["gw", "wp"], method_params=SMALL, **COMMON).fit(src, tgt)

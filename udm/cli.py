@@ -85,7 +85,9 @@ def _cmd_align(args) -> int:
                    f"{mapping.meta['criterion_sl_null_share']:.3f} of the headroom (needs {mapping.meta['criterion_sl_null_needed']:.3f})")
         elif "criterion_refined_null" in mapping.meta:
             why = (f"clears a refined random map's {mapping.meta['criterion_refined_null']:.4f} by only "
-                   f"{mapping.meta['criterion_headroom_share']:.2f} of the headroom (needs {mapping.meta['criterion_headroom_needed']:.2f})")
+                   f"{mapping.meta['criterion_headroom_share']:.2f} of the headroom (needs {mapping.meta['criterion_headroom_needed']:.2f}) "
+                   f"and rises only {mapping.meta['criterion_lift_ratio']:.2f} times as far above random maps' as it "
+                   f"(needs {mapping.meta['criterion_lift_needed']:.1f})")
         else:
             why = f"is not above random maps' {mapping.meta.get('criterion_null_mean'):.4f}"
         print(f"udm: alignment FAILED: dictionary-free criterion {mapping.meta.get('criterion'):.4f} {why}; "

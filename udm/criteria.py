@@ -39,6 +39,14 @@ def judge_failure(score: float, null_mean: float, null_std: float, *, margin: fl
     return not (score > null_mean + margin and score > null_mean + z * null_std)
 
 
+def lift_ratio(score: float, refined_null: float, null_mean: float, *, floor: float = 0.04) -> float:
+    """How many times as far above random maps' criterion (``null_mean``) a run rises as a random start put
+    through the same refinement (``refined_null``): a scale-free companion of the headroom share, whose ceiling of
+    1 does not move with the vectors' cosine scale. The refined null's lift is floored at ``floor`` so that a
+    space where refinement lifts nothing does not pass every run."""
+    return (score - null_mean) / max(floor, refined_null - null_mean)
+
+
 def sinkhorn_criterion(
     mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 2000, reg: float = 0.05, max_iter: int = 300
 ) -> float:
