@@ -1078,21 +1078,24 @@ def failure_check_lines(settings: list[dict]) -> list[str]:
                 f"{m['sl_iterations']}{' cut' if m.get('sl_stopped_by_time') else ''}")
             rows.append(f"| {s['pair']} | {s['regime']} | {s['fraction']:g} | {method_label(c)} | {c.get('seed', 0)} | "
                         f"{pct(c['p1'])} | {ratio(c.get('criterion'), 4)} | {ratio(m.get('criterion_refined_null'), 4)} | "
-                        f"{ratio(m.get('criterion_headroom_share'), 3)} | {run_its} | {sl} | "
+                        f"{ratio(m.get('criterion_headroom_share'), 3)} | {ratio(m.get('criterion_lift_ratio'), 2)} | "
+                        f"{run_its} | {sl} | "
                         f"{'failed' if m['failed'] else 'ok'} |")
     if not rows:
         return []
     return ["## Failure check per run\n",
             "What each unsupervised run's own failure check measured (`udm/aligners/unsupervised.py`): the criterion "
             "of the refined orthogonal map; a random orthogonal start put through the same refinement (`refined null`) "
-            "and the share of the headroom above it the run cleared (needs 0.14); for self-learned runs the run's "
+            "and the share of the headroom above it the run cleared (needs 0.14, unless `lift`, how many times as far "
+            "above random maps' criterion the run rises as the refined null, is 2.3 or more; `-` where the code of the "
+            "run's day did not record it); for self-learned runs the run's "
             "self-learning iterations (`cut`: stopped by the time budget) and a random start put through the same "
-            "self-learning and refinement (`SL null`; needs 0.03 of the headroom above it unless `agree`, the share "
+            "self-learning and refinement (`SL null`; needs 0.035 of the headroom above it unless `agree`, the share "
             "of the top 2,000 CSLS translations the two share, is 0.5 or more), with its iterations / the most it was "
             "allowed (the run's own count when the budget stopped the run).\n",
-            "| pair | regime | frac | method | seed | CSLS P@1 | criterion | refined null | share | SL iters | SL null | "
-            "SL share | SL null iters | agree | flag |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+            "| pair | regime | frac | method | seed | CSLS P@1 | criterion | refined null | share | lift | SL iters | "
+            "SL null | SL share | SL null iters | agree | flag |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def render_markdown(results: dict) -> str:

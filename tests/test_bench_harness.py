@@ -625,9 +625,12 @@ def test_the_report_shows_each_runs_failure_check_with_its_nulls_iterations():
              {"method": "wp", "seed": 1, "status": "failed", "error": "boom"}]
     lines = run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells}])
     rows = [ln for ln in lines if ln.startswith("| en-de")]
-    assert rows == ["| en-de | none | 1 | selflearn | 1 | 0.1 | 0.4772 | 0.3780 | 0.159 | 40 cut | 0.4640 | 0.025 | 40/40 | "
+    meta["criterion_lift_ratio"] = 1.41
+    assert rows == ["| en-de | none | 1 | selflearn | 1 | 0.1 | 0.4772 | 0.3780 | 0.159 | - | 40 cut | 0.4640 | 0.025 | 40/40 | "
                     "0.001 | failed |",
-                    "| en-de | none | 1 | gw | 1 | 18.0 | 0.5200 | 0.3500 | 0.260 | - | - | - | - | - | ok |"]
+                    "| en-de | none | 1 | gw | 1 | 18.0 | 0.5200 | 0.3500 | 0.260 | - | - | - | - | - | - | ok |"]
+    lines = run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells[:1]}])
+    assert "| 0.159 | 1.41 | 40 cut |" in lines[-2]
     assert run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells[2:]}]) == []
 
 
