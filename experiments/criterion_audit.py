@@ -212,8 +212,8 @@ def stability_section(rows: list[dict], holdout_after: Optional[str] = None) -> 
 def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]:
     """The refined-null check with and without its scale-free rescue (``udm.criteria.lift_ratio``): over every run
     whose report records the random maps' and the refined null's criteria, the lift ratio of successes and
-    failures, and the runs whose flag the rescue changes (runs the refined-null check flagged that clear
-    ``lift_needed``; the later checks, which such runs would then meet, are not replayed)."""
+    failures, and the runs the rescue passes: those below the share that clear ``lift_needed`` (flagged by the code
+    of their day where it predates the rescue; the later checks, which such runs then meet, are not replayed)."""
     from udm.criteria import lift_ratio
 
     judged = [r for r in rows if r.get("refined_null") is not None and r.get("null_mean") is not None]
