@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bli_core import SUCCESS_P1, SUPERVISED_CELLS, spearman, write_report  # noqa: E402
 
 from udm.aligners.unsupervised import UnsupervisedAligner  # noqa: E402
+from udm.criteria import lift_ratio  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +85,7 @@ def collect(files: list[Path]) -> tuple[list[dict], list[dict], dict[tuple, list
                                             "first_reported": meta.get("date") or "?",
                                             **{k: (c.get("meta") or {}).get(f"criterion_{k}")
                                                for k in ("null_mean", "refined_null", "headroom_share",
-                                                         "headroom_needed", "lift_ratio")}})
+                                                         "headroom_needed")}})
                 run["first_reported"] = min(run["first_reported"], meta.get("date") or "?")
                 history = (c.get("trace") or {}).get("refinement")
                 if history and run["refinement"] is None:  # an older report of the same run may lack the trace
@@ -214,8 +215,6 @@ def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]
     whose report records the random maps' and the refined null's criteria, the lift ratio of successes and
     failures, and the runs the rescue passes: those below the share that clear ``lift_needed`` (flagged by the code
     of their day where it predates the rescue; the later checks, which such runs then meet, are not replayed)."""
-    from udm.criteria import lift_ratio
-
     judged = [r for r in rows if r.get("refined_null") is not None and r.get("null_mean") is not None]
     for r in judged:
         r["lift"] = lift_ratio(r["criterion"], r["refined_null"], r["null_mean"])
@@ -233,7 +232,7 @@ def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]
             summary[label] = {"runs": len(rs), "lift_min": li[0], "lift_max": li[-1]}
             lines.append(f"| {label} | {len(rs)} | {sh[0]:.3f} | {sh[-1]:.3f} | {li[0]:.2f} | {li[-1]:.2f} |")
     below = [r for r in judged if r.get("headroom_share") is not None
-             and r["headroom_share"] < (r.get("headroom_needed") or 0.14)]
+             and r["headroom_share"] < (r.get("headroom_needed") or UnsupervisedAligner.refined_null_margin)]
     rescued = [r for r in below if r["lift"] >= lift_needed]
     summary["below_share"] = len(below)
     summary["rescued"] = [{k: r[k] for k in ("file", "setting", "method", "seed", "p1", "headroom_share", "lift")}
