@@ -1083,16 +1083,19 @@ def failure_check_lines(settings: list[dict]) -> list[str]:
                         f"{'failed' if m['failed'] else 'ok'} |")
     if not rows:
         return []
+    from udm.aligners.unsupervised import UnsupervisedAligner as U  # the thresholds the current code applies
     return ["## Failure check per run\n",
             "What each unsupervised run's own failure check measured (`udm/aligners/unsupervised.py`): the criterion "
             "of the refined orthogonal map; a random orthogonal start put through the same refinement (`refined null`) "
-            "and the share of the headroom above it the run cleared (needs 0.14, unless `lift`, how many times as far "
-            "above random maps' criterion the run rises as the refined null, is 2.3 or more; `-` where the code of the "
-            "run's day did not record it); for self-learned runs the run's "
-            "self-learning iterations (`cut`: stopped by the time budget) and a random start put through the same "
-            "self-learning and refinement (`SL null`; needs 0.035 of the headroom above it unless `agree`, the share "
-            "of the top 2,000 CSLS translations the two share, is 0.5 or more), with its iterations / the most it was "
-            "allowed (the run's own count when the budget stopped the run).\n",
+            f"and the share of the headroom above it the run cleared (needs {U.refined_null_margin:g}, unless `lift`, "
+            f"how many times as far above random maps' criterion the run rises as the refined null, is "
+            f"{U.refined_null_lift:g} or more; `-` where the code of the run's day did not record it); for self-learned "
+            "runs the run's self-learning iterations (`cut`: stopped by the time budget) and a random start put through "
+            f"the same self-learning and refinement (`SL null`; needs {U.sl_null_margin:g} of the headroom above it unless "
+            f"`agree`, the share of the top {U.agreement_words:,} CSLS translations the two share, is "
+            f"{U.sl_null_agreement:g} or more), with its iterations / the most it was allowed (the run's own count when "
+            "the budget stopped the run). The thresholds are the current code's; a run was flagged by those of its "
+            "day.\n",
             "| pair | regime | frac | method | seed | CSLS P@1 | criterion | refined null | share | lift | SL iters | "
             "SL null | SL share | SL null iters | agree | flag |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]

@@ -634,6 +634,21 @@ def test_the_report_shows_each_runs_failure_check_with_its_nulls_iterations():
     assert run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells[2:]}]) == []
 
 
+def test_the_failure_check_table_states_the_thresholds_the_aligners_apply(monkeypatch):
+    """The table's text reads its margins from ``UnsupervisedAligner``, so it cannot drift from the code."""
+    import run_bli
+    from udm.aligners.unsupervised import UnsupervisedAligner
+
+    cells = [{"method": "gw", "seed": 1, "status": "ok", "p1": 0.18, "criterion": 0.52,
+              "meta": {"failed": False, "criterion_refined_null": 0.35, "criterion_headroom_share": 0.26}}]
+    for name, value in (("refined_null_margin", 0.123), ("refined_null_lift", 4.56), ("sl_null_margin", 0.0789),
+                        ("sl_null_agreement", 0.61), ("agreement_words", 1234)):
+        monkeypatch.setattr(UnsupervisedAligner, name, value)
+    text = run_bli.failure_check_lines([{"pair": "en-de", "regime": "none", "fraction": 1.0, "cells": cells}])[1]
+    for part in ("needs 0.123,", "is 4.56 or more", "needs 0.0789 of the headroom", "top 1,234 CSLS", "is 0.61 or more"):
+        assert part in text
+
+
 def test_sources_option_rejects_unknown_source_in_one_line(capsys):
     import run_bli
 
