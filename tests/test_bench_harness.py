@@ -1243,6 +1243,50 @@ def test_dictionary_transfer_carries_each_runs_induced_dictionary_and_compares_w
         dt.main(argv[:1] + [f"{path}:wp"] + argv[2:])
 
 
+def test_final_rounds_probe_refits_each_kept_final_map_and_pools_the_runs_per_round(tmp_path):
+    """final_rounds_probe reads the supervised cell and every run of the method, refits each multi-step final map on
+    the dictionary it induces for each round, and pools the runs against the supervised map round by round; a study
+    without final maps, or no rounds, stops with one line."""
+    import json
+
+    import final_rounds_probe as frp
+    import numpy as np
+    from udm import Lexicon, Mapping, ProcrustesAligner, evaluate_mapping
+
+    study, setting, src, tgt, good, _ = _cipher_study_maps(tmp_path, 0.0)
+    sup = ProcrustesAligner(seed=0, progress=False, refine_iters=0, reweight=True).fit(
+        src, tgt, Lexicon.load(setting["train_lexicon"]))
+    assert sup.W_tgt is not None
+    noisy = Mapping(sup.W + np.random.default_rng(1).normal(0, 0.02, sup.W.shape).astype(np.float32), sup.src_norm,
+                    sup.tgt_norm, {}, sup.W_tgt, sup.mapped_norm)
+    cells = []
+    for key, method, m in (("base", "procrustes", sup), ("run1", "gw", noisy), ("run2", "gw", sup), ("run3", "wp", sup)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+        cells.append({"method": method, "seed": len(cells), "status": "ok", "cell": key})
+    setting["cells"] = cells
+    study["meta"] = {"params": {"max_vocab": 10 ** 6}}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    argv = ["--study", str(path), "--rounds", "2", "--rank", "1000", "--cache-dir", str(tmp_path),
+            "--out-dir", str(tmp_path), "--name", "fr"]
+    assert frp.main(argv) == 0
+    out = json.loads((tmp_path / "fr.json").read_text())
+    maps = [r for r in out["rows"] if "map" in r]
+    assert [(r["map"], r["seed"]) for r in maps] == [("supervised", 0), ("gw", 1), ("gw", 2)]
+    test = Lexicon.load(setting["test_lexicon"])
+    assert maps[1]["p1"][0] == evaluate_mapping(noisy, src, tgt, test).get("csls", 1)
+    assert all(len(r["p1"]) == 3 and len(r["pairs"]) == 2 and min(r["p1"]) > 0.9 for r in maps)
+    assert maps[2]["p1"] == maps[0]["p1"]  # the same map refitted the same way
+    pooled = [r for r in out["rows"] if "round" in r]
+    assert [r["round"] for r in pooled] == [0, 1, 2] and all(r["runs"] == 2 for r in pooled)
+    assert "| round 0 | round 1 | round 2 |" in (tmp_path / "fr.md").read_text()
+    good.save(tmp_path / "cells" / "run2.mapping.npz")  # an orthogonal map: no final map to refit
+    with pytest.raises(SystemExit, match="multi-step final map"):
+        frp.main(argv)
+    with pytest.raises(SystemExit, match="--rounds must be at least 1"):
+        frp.main(argv[:2] + ["--rounds", "0"])
+
+
 def test_save_figure_replaces_a_plot_only_when_it_is_whole(tmp_path, monkeypatch):
     """The study's plots are written through a temporary file: a figure that fails mid-write leaves the former
     PNG as it was and no temporary file; every figure is closed either way."""
