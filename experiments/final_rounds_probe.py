@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_common import (ROOT, difference_cells, find_cached, fmt, log_row, probe_meta, read_study,  # noqa: E402
+from probe_common import (ROOT, difference_cells, find_cached, log_row, probe_meta, read_study,  # noqa: E402
                           report_header, study_vectors, write_probe_report)
 
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
@@ -133,7 +133,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               "| round | unsupervised mean | supervised | A - B | 95% CI | p |", "|---|---|---|---|---|---|"]
     for c in pooled:
         diff, ci = difference_cells(c)
-        lines.append(f"| {c['round']} | {100 * c['p_a']:.2f} | {100 * c['p_b']:.2f} | {diff} | {ci} | {fmt(c.get('p_value'), 3)} |")
+        lines.append(f"| {c['round']} | {100 * c['p_a']:.2f} | {100 * c['p_b']:.2f} | {diff} | {ci} | {c['p_value']:.3g} |")
     write_probe_report(args, meta, [*rows, *pooled], lines)
     return 0
 
