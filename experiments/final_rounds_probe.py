@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from probe_common import (ROOT, difference_cells, find_cached, log_row, probe_meta, read_study,  # noqa: E402
                           report_header, study_vectors, write_probe_report)
 
+from refine_length_probe import jaccard  # noqa: E402
+
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
@@ -39,15 +41,16 @@ from udm.significance import compare_runs  # noqa: E402
 CACHE = ROOT / "experiments" / "cache"
 
 
-def refit_round(mapping: Mapping, x: np.ndarray, y: np.ndarray, rank: int) -> tuple[Mapping, int]:
+def refit_round(mapping: Mapping, x: np.ndarray, y: np.ndarray, rank: int) -> tuple[Mapping, np.ndarray]:
     """Induce a dictionary in ``mapping``'s shared space (union CSLS, top ``rank``) and refit the multi-step map on it.
 
     ``x`` / ``y`` are the source / target vectors normalised as the mapping expects (``src_norm`` / ``tgt_norm``).
+    Returns the refitted mapping and the dictionary (index pairs) it was fitted on.
     """
     pairs = induce_dictionary(mapping.transform(x, normalized=True), mapping.prepare_target(y, normalized=True),
                               max_rank=rank, mode="union")
     w_src, w_tgt = multistep_map(x, y, pairs)
-    return Mapping(w_src, mapping.src_norm, mapping.tgt_norm, {}, w_tgt, mapping.mapped_norm), int(len(pairs))
+    return Mapping(w_src, mapping.src_norm, mapping.tgt_norm, {}, w_tgt, mapping.mapped_norm), pairs
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -95,14 +98,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     for kind, seed, mapping in maps:
         t0 = time.time()
         x, y = mapping.prepare_source(src.vectors), normalize(tgt.vectors, mapping.tgt_norm)
-        reps, sizes = [evaluate_mapping(mapping, src, tgt, test, methods=("csls",))], []
+        reps, sizes, overlaps, previous = [evaluate_mapping(mapping, src, tgt, test, methods=("csls",))], [], [], None
         for _ in range(args.rounds):
-            mapping, n_pairs = refit_round(mapping, x, y, args.rank)
-            sizes.append(n_pairs)
+            mapping, pairs = refit_round(mapping, x, y, args.rank)
+            sizes.append(int(len(pairs)))
+            if previous is not None:
+                overlaps.append(jaccard(previous, pairs))
+            previous = pairs
             reps.append(evaluate_mapping(mapping, src, tgt, test, methods=("csls",)))
         reports.append(reps)
         row = {"map": kind, "seed": seed, "p1": [r.get("csls", 1) for r in reps], "pairs": sizes,
-               "seconds": time.time() - t0}
+               "overlap": overlaps, "seconds": time.time() - t0}
         rows.append(row)
         log_row({"map": kind, "seed": seed, "p1": " ".join(f"{100 * p:.1f}" for p in row["p1"]),
                  "seconds": row["seconds"]})
@@ -122,11 +128,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         f"- each round: bidirectional CSLS dictionary among the top {args.rank:,} words a side in the current map's "
         "shared space, then the multi-step map refitted on it (no gold pair used); round 0 is the study's own map",
         f"- CSLS P@1 (%) on the study's test split ({len(test.golds)} words)\n",
-        "| map | seed | " + " | ".join(f"round {r}" for r in range(args.rounds + 1)) + " | dictionary pairs per round | s |",
-        "|---|---|" + "---|" * (args.rounds + 1) + "---|---|"]
+        "- overlap: Jaccard overlap of each round's dictionary with the previous round's (from round 2 on)\n",
+        "| map | seed | " + " | ".join(f"round {r}" for r in range(args.rounds + 1))
+        + " | dictionary pairs per round | overlap | s |",
+        "|---|---|" + "---|" * (args.rounds + 1) + "---|---|---|"]
     for row in rows:
         lines.append(f"| {row['map']} | {row['seed']} | " + " | ".join(f"{100 * p:.1f}" for p in row["p1"])
-                     + f" | {' / '.join(f'{n:,}' for n in row['pairs'])} | {row['seconds']:.0f} |")
+                     + f" | {' / '.join(f'{n:,}' for n in row['pairs'])} | "
+                     + f"{' / '.join(f'{j:.3f}' for j in row['overlap']) or '-'} | {row['seconds']:.0f} |")
     lines += ["", f"The {len(runs)} `{args.method}` runs pooled against the supervised map after the same number of "
               "rounds (each word's hit rate over the runs minus the supervised map's hit; 95% CI from its standard "
               "error):\n",

@@ -1276,6 +1276,7 @@ def test_final_rounds_probe_refits_each_kept_final_map_and_pools_the_runs_per_ro
     test = Lexicon.load(setting["test_lexicon"])
     assert maps[1]["p1"][0] == evaluate_mapping(noisy, src, tgt, test).get("csls", 1)
     assert all(len(r["p1"]) == 3 and len(r["pairs"]) == 2 and min(r["p1"]) > 0.9 for r in maps)
+    assert all(len(r["overlap"]) == 1 and 0.5 < r["overlap"][0] <= 1.0 for r in maps)
     assert maps[2]["p1"] == maps[0]["p1"]  # the same map refitted the same way
     pooled = [r for r in out["rows"] if "round" in r]
     assert [r["round"] for r in pooled] == [0, 1, 2] and all(r["runs"] == 2 for r in pooled)
