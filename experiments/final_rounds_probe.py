@@ -74,7 +74,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not study["settings"]:
             raise SystemExit(f"error: {path} has no settings")
     first = studies[0][1]["settings"][0]
-    if any(s["settings"][0]["vectors"] != first["vectors"] for _, s in studies[1:]):
+    if not first.get("vectors") or not first.get("test_lexicon"):
+        raise SystemExit(f"error: {args.study[0]} names no vectors or test lexicon (not a run_bli study with a trained setting)")
+    if any(s["settings"][0].get("vectors") != first["vectors"] for _, s in studies[1:]):
         raise SystemExit("error: every --study must be on the same vectors (the first one's)")
     sup = [c for c in first.get("cells", []) if c.get("method") == "procrustes" and c.get("status") == "ok"]
     if not sup:

@@ -1286,6 +1286,10 @@ def test_final_rounds_probe_refits_each_kept_final_map_and_pools_the_runs_per_ro
         frp.main(argv)
     with pytest.raises(SystemExit, match="--rounds must be at least 1"):
         frp.main(argv[:2] + ["--rounds", "0"])
+    del setting["vectors"]
+    path.write_text(json.dumps(study))
+    with pytest.raises(SystemExit, match="names no vectors or test lexicon"):
+        frp.main(argv)
 
 
 def test_save_figure_replaces_a_plot_only_when_it_is_whole(tmp_path, monkeypatch):
