@@ -25,8 +25,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 from bli_core import spearman  # noqa: E402
 from failure_probe import load_space, space_label  # noqa: E402
-from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
-from refine_length_probe import jaccard  # noqa: E402
+from probe_common import fmt, jaccard, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402

@@ -26,10 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_common import (ROOT, difference_cells, find_cached, log_row, probe_meta, read_study,  # noqa: E402
+from probe_common import (ROOT, difference_cells, find_cached, jaccard, log_row, probe_meta, read_study,  # noqa: E402
                           report_header, study_vectors, write_probe_report)
-
-from refine_length_probe import jaccard  # noqa: E402
 
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.errors import UdmError  # noqa: E402

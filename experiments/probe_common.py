@@ -27,6 +27,12 @@ from udm.mapping import Mapping  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
 
 
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard overlap of two index-pair dictionaries."""
+    sa, sb = set(map(tuple, a.tolist())), set(map(tuple, b.tolist()))
+    return len(sa & sb) / max(1, len(sa | sb))
+
+
 def add_pair_args(ap: argparse.ArgumentParser, name: str) -> None:
     """The options every probe takes: the two vector files, the split prefix, vocabulary, refinement, seed, output."""
     ap.add_argument("--src", required=True)

@@ -26,19 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from failure_probe import load_space, space_label  # noqa: E402
-from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
+from probe_common import fmt, jaccard, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
 from udm.aligners.supervised import ProcrustesAligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.evaluate import evaluate_mapping  # noqa: E402
 from udm.refinement import induce_dictionary, refine  # noqa: E402
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard overlap of two index-pair dictionaries."""
-    sa, sb = set(map(tuple, a.tolist())), set(map(tuple, b.tolist()))
-    return len(sa & sb) / max(1, len(sa | sb))
 
 
 START_NAMES = ("supervised", "gw")
