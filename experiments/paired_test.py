@@ -9,7 +9,9 @@ the cell's recorded one.
     python experiments/paired_test.py --study experiments/results/<study>.json  # -> paired_<study>.md
 
 A method's runs are also pooled (their mean against the baseline): within each study, or with ``--pool-across``
-over every study given whose runs share the setting, vectors, test words and baseline (word for word).
+over every study given whose runs share the setting, vectors, test words and baseline (word for word). With
+``--pool-trainings`` the runs of several vector trainings of one setting (same test words, other vectors), each
+against its own training's baseline, are pooled too, each training weighted once (``compare_trainings``).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 from probe_common import difference_cells, find_cached, probe_meta, read_study, report_header, study_vectors, write_probe_report  # noqa: E402
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
-from udm.significance import compare_reports, compare_runs  # noqa: E402
+from udm.significance import compare_reports, compare_runs, compare_trainings  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
 
 ALPHA = 0.05
 
@@ -57,20 +60,21 @@ def same_inputs(a: dict, b: dict) -> bool:
 
 
 def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
-                 baseline_study: Optional[dict] = None) -> tuple[list[dict], dict, list[str]]:
+                 baseline_studies: Optional[list[dict]] = None) -> tuple[list[dict], dict, list[str]]:
     """One row per run of a setting compared with its baseline cell, the runs' reports grouped for pooling (see
     ``pool_groups``), and the lines of what could not be compared.
 
-    The baseline cell is the setting's own, or with ``baseline_study`` the same setting's cell there (for example
-    the orthogonal supervised map of a study run without --reweight), which must have used the same inputs.
+    The baseline cell is the setting's own, or with ``baseline_studies`` the same setting's cell in the one of them
+    that used the same inputs (for example the orthogonal supervised map of a study run without --reweight; one
+    such study per vector training).
     """
     cells = [c for c in setting.get("cells", []) if c.get("status") == "ok"]
     sid = setting["id"]
     pool = cells
-    if baseline_study is not None:
-        twins = [s for s in baseline_study["settings"] if s["id"] == sid]
-        if not twins or not same_inputs(twins[0], setting):
-            return [], {}, [f"{sid}: the baseline study has no setting {sid} on the same vectors and test lexicon"]
+    if baseline_studies:
+        twins = [s for b in baseline_studies for s in b["settings"] if s["id"] == sid and same_inputs(s, setting)]
+        if not twins:
+            return [], {}, [f"{sid}: no baseline study has a setting {sid} on the same vectors and test lexicon"]
         pool = [c for c in twins[0].get("cells", []) if c.get("status") == "ok"]
     base = [c for c in pool if c["method"] == baseline and c.get("cell")]
     if not base:
@@ -79,9 +83,10 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     if not base_map.is_file():
         return [], {}, [f"{sid}: the {baseline} cell kept no mapping (run run_bli.py again with --need-mappings)"]
     src, tgt = study_vectors(study, setting, cache)
-    test = Lexicon.load(find_cached(setting["test_lexicon"], cache, "lexicons"))
+    test_path = find_cached(setting["test_lexicon"], cache, "lexicons")
+    test = Lexicon.load(test_path)
     ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
-    rows, missing, reports = [], [], {}
+    rows, missing, reports, keys = [], [], {}, {}
     for c in cells:
         if c is base[0]:
             continue
@@ -92,6 +97,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
             continue
         rep = evaluate_mapping(Mapping.load(kept), src, tgt, test, methods=("csls",))
         reports.setdefault(c["method"], []).append(rep)
+        keys.setdefault(c["method"], []).append(c["cell"])
         cmp = compare_reports(rep, ref, "csls", 1)
         rows.append({**cmp.to_dict(), "retrieval": cmp.method, "setting": sid, "method": c["method"], "seed": c["seed"],
                      "baseline": baseline,
@@ -103,17 +109,23 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     # code change, pool), on the same vectors and test words
     base_hits = hashlib.sha256(np.ascontiguousarray(ref.method_scores("csls").hits(1)).tobytes()).hexdigest()
     key = (sid, base_hits) + input_key(setting)
-    groups = {key + (m,): {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps}
+    groups = {key + (m,): {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps,
+                           "cells": keys[m],
+                           "lexicon": hashlib.sha256(Path(test_path).read_bytes()).hexdigest(),  # content: a split
+                           "vectors": input_key(setting)[:2]}  # cached per training has its own file name
               for m, reps in reports.items()}
     return rows, groups, missing
 
 
 def merge_groups(into: dict, groups: dict, study: str) -> None:
     """Add one study's run groups to ``into`` (same key: the same setting, method, inputs and baseline hits),
-    recording which studies each group's runs came from."""
+    recording which studies each group's runs came from; a cell already there (one cached run named by two studies,
+    e.g. the supervised cell of two seed slices) counts once."""
     for key, g in groups.items():
         if key in into:
-            into[key]["reports"] = into[key]["reports"] + g["reports"]
+            new = [(c, r) for c, r in zip(g["cells"], g["reports"]) if c not in into[key]["cells"]]
+            into[key]["reports"] = into[key]["reports"] + [r for _, r in new]
+            into[key]["cells"] = into[key]["cells"] + [c for c, _ in new]
             into[key]["studies"].append(study)
         else:
             into[key] = {**g, "studies": [study]}
@@ -126,6 +138,37 @@ def pool_groups(groups: dict) -> list[dict]:
             for g in groups.values() if len(g["reports"]) > 1]
 
 
+def pool_trainings(groups: dict) -> tuple[list[dict], list[str]]:
+    """One row per setting and method run on two or more vector trainings (the groups of ``merge_groups``, each
+    one training's runs against its own baseline): the trainings pooled word by word, each weighted once
+    (``compare_trainings``); and the lines of what could not be pooled."""
+    by: dict[tuple, list[dict]] = {}
+    for g in groups.values():
+        by.setdefault((g["setting"], g["lexicon"], g["method"], g["baseline"]), []).append(g)
+    rows, missing = [], []
+    for (sid, _, method, baseline), gs in by.items():
+        if len(gs) < 2:
+            continue
+        if len({g["vectors"] for g in gs}) < len(gs):
+            missing.append(f"{sid} {method}: two run groups on the same vectors with different baselines; not "
+                           "pooled over trainings (give one baseline per training)")
+            continue
+        try:
+            cmp = compare_trainings([(g["reports"], g["ref"]) for g in gs], "csls", 1)
+        except UdmError as e:
+            missing.append(f"{sid} {method}: not pooled over trainings: {e}")
+            continue
+        per = []
+        for g in gs:
+            own = compare_runs(g["reports"], g["ref"], "csls", 1)
+            per.append({"vectors": [h[:12] if h else None for h in g["vectors"]], "runs": len(g["reports"]),
+                        "p_a": own.p_a, "p_b": own.p_b, "difference": own.difference, "p_value": own.p_value,
+                        "studies": g["studies"]})
+        rows.append({**cmp.to_dict(), "setting": sid, "method": method, "baseline": baseline, "trainings": len(gs),
+                     "per_training": per, "studies": sorted({s for g in gs for s in g["studies"]})})
+    return rows, missing
+
+
 def pooled_where(meta: dict) -> str:
     """How the report pooled runs: within each study, or across the studies given (``--pool-across``)."""
     if not meta.get("pool_across"):
@@ -134,10 +177,12 @@ def pooled_where(meta: dict) -> str:
             "and the baseline's per-word hits (the same supervised map, cached under two keys, pools).")
 
 
-def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[list[dict]] = None) -> list[str]:
+def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[list[dict]] = None,
+           trainings: Optional[list[dict]] = None) -> list[str]:
     lines = report_header("Paired test: each unsupervised run against the supervised baseline, word by word",
                           "paired_test.py", meta)
-    where = (f"the {meta['baseline']} cell of `{meta['baseline_from']}` (same setting, vectors and test words)"
+    where = (f"the {meta['baseline']} cell of `{', '.join(meta['baseline_from'])}` (same setting, vectors and test "
+             "words)"
              if meta.get("baseline_from") else f"the {meta['baseline']} cell of the same study (same vectors, test "
              "words and final step)")
     lines += [f"- studies: {', '.join(meta['studies'])}",
@@ -169,30 +214,48 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
             diff, ci = difference_cells(r)
             lines.append(f"| {r['setting']} | {r['method']} | {r['runs']} | {', '.join(r['studies'])} | "
                          f"{100 * r['p_a']:.2f} | {100 * r['p_b']:.2f} | {diff} | {ci} | {r['p_value']:.3g} |")
+    if trainings:
+        lines += ["", "Pooled over vector trainings (`--pool-trainings`): each training's runs against its own "
+                  "training's baseline, per word (runs' hit rate minus the baseline's hit), averaged over the trainings "
+                  "with equal weight; A and B are the trainings' mean P@1. 95% CI and p (normal approximation, "
+                  "two-sided) sample the test words only: the trainings and runs are taken as given, so this says "
+                  "whether the gap on these trainings exceeds test-word noise, not how a new training would land.", "",
+                  "| setting | method | trainings | runs | mean P@1 A | mean P@1 B | A-B | 95% CI | p | per training "
+                  "(A-B, p) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in trainings:
+            diff, ci = difference_cells(r)
+            per = "; ".join(f"{t['runs']} runs {100 * t['p_a']:.2f} vs {100 * t['p_b']:.2f} ({100 * t['difference']:+.2f}, "
+                            f"p {t['p_value']:.3g})" for t in r["per_training"])
+            lines.append(f"| {r['setting']} | {r['method']} | {r['trainings']} | {r['runs']} | {100 * r['p_a']:.2f} | "
+                         f"{100 * r['p_b']:.2f} | {diff} | {ci} | {r['p_value']:.3g} | {per} |")
     if missing:
         lines += ["", "Not compared:", ""] + [f"- {m}" for m in missing]
     return lines
 
 
-def default_name(studies: list[str], baseline_from: Optional[str]) -> str:
+def default_name(studies: list[str], baseline_from: Optional[list[str]]) -> str:
     """paired_<first study>[_vs_<baseline study>] (a study's bli_ prefix dropped): the name when --name is not given."""
     def stem(path: str) -> str:
         return Path(path).stem.removeprefix("bli_")
     name = "paired_" + stem(studies[0])
-    return name + f"_vs_{stem(baseline_from)}" if baseline_from else name
+    return name + f"_vs_{stem(baseline_from[0])}" if baseline_from else name
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", action="append", required=True, help="a run_bli.py study JSON (repeatable)")
     ap.add_argument("--baseline", default="procrustes", help="the cell every run is compared with (default procrustes)")
-    ap.add_argument("--baseline-from", metavar="STUDY",
+    ap.add_argument("--baseline-from", metavar="STUDY", action="append",
                     help="take the baseline cell from this study JSON instead (same setting, vectors and test words), "
-                         "e.g. the orthogonal supervised map when the runs used --reweight")
+                         "e.g. the orthogonal supervised map when the runs used --reweight; repeatable, one per "
+                         "vector training (each run takes the one on its own vectors)")
     ap.add_argument("--pool-across", action="store_true",
                     help="pool a method's runs over all the given studies (same setting, vectors, test words and "
                          "baseline, word for word), e.g. aligner seeds run as separate studies; default: within "
                          "each study")
+    ap.add_argument("--pool-trainings", action="store_true",
+                    help="also pool a method's runs over vector trainings of one setting (same test words, other "
+                         "vectors), each training against its own baseline and weighted once; implies --pool-across")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
     ap.add_argument("--name", help="report name (default paired_<study>, with --baseline-from paired_<study>_vs_<that "
                                    "study>, so two comparisons of one study do not overwrite each other)")
@@ -200,24 +263,30 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     if len({Path(p).resolve() for p in args.study}) < len(args.study):
         ap.error("a --study is given twice: its runs would count twice in the pooled rows")
+    args.pool_across = args.pool_across or args.pool_trainings
     args.name = args.name or default_name(args.study, args.baseline_from)
     t0, cache = time.time(), Path(args.cache_dir)
     rows, pooled, missing, across = [], [], [], {}
-    base_study = read_study(args.baseline_from) if args.baseline_from else None
+    base_studies = [read_study(b) for b in args.baseline_from] if args.baseline_from else None
     for path in args.study:
         study, groups = read_study(path), {}
         for setting in study["settings"]:
-            r, g, m = setting_rows(study, setting, cache, args.baseline, base_study)
+            r, g, m = setting_rows(study, setting, cache, args.baseline, base_studies)
             rows += r
             merge_groups(across if args.pool_across else groups, g, Path(path).name)
             missing += [f"{Path(path).name}: {line}" for line in m]
         pooled += pool_groups(groups)
     pooled += pool_groups(across)
+    trainings = []
+    if args.pool_trainings:
+        trainings, unpooled = pool_trainings(across)
+        missing += unpooled
     meta = probe_meta("paired_test.py", argv, t0, studies=[Path(p).name for p in args.study], baseline=args.baseline,
-                      pool_across=args.pool_across,
-                      baseline_from=Path(args.baseline_from).name if args.baseline_from else None)
+                      pool_across=args.pool_across, pool_trainings=args.pool_trainings,
+                      baseline_from=[Path(b).name for b in args.baseline_from] if args.baseline_from else None)
     meta["pooled"] = pooled  # the JSON's rows stay one per run
-    write_probe_report(args, meta, rows, render(meta, rows, missing, pooled))
+    meta["pooled_trainings"] = trainings
+    write_probe_report(args, meta, rows, render(meta, rows, missing, pooled, trainings))
     return 0
 
 

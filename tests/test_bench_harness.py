@@ -896,7 +896,8 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     # without it each study pools alone (one run: no pooled row), and a study on another baseline stays apart
     second = json.loads(path.read_text())  # its baseline: the same map kept under another cell key
     good.save(tmp_path / "cells" / "base2.mapping.npz")
-    second["settings"][0]["cells"] = [{**cells[0], "cell": "base2"}, {**cells[1], "seed": 7}]
+    noisy.save(tmp_path / "cells" / "run7.mapping.npz")  # another run that happens to equal run1, and run2 once more
+    second["settings"][0]["cells"] = [{**cells[0], "cell": "base2"}, {**cells[1], "seed": 7, "cell": "run7"}, cells[2]]
     (tmp_path / "second.json").write_text(json.dumps(second))
     apart = json.loads(path.read_text())
     apart["settings"][0]["cells"] = [{**cells[1], "method": "procrustes"}, {**cells[2], "seed": 8}, {**cells[2], "seed": 9}]
@@ -905,7 +906,7 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     common = ["--cache-dir", str(tmp_path), "--out-dir", str(tmp_path)]
     paired_test.main(studies + common + ["--name", "within"])
     within = json.loads((tmp_path / "within.json").read_text())["meta"]["pooled"]
-    assert [(r["runs"], r["studies"]) for r in within] == [(2, ["study.json"]), (2, ["apart.json"])]
+    assert [(r["runs"], r["studies"]) for r in within] == [(2, ["study.json"]), (2, ["second.json"]), (2, ["apart.json"])]
     paired_test.main(studies + common + ["--name", "across", "--pool-across"])
     across = json.loads((tmp_path / "across.json").read_text())["meta"]
     assert [(r["runs"], r["studies"]) for r in across["pooled"]] == [(3, ["study.json", "second.json"]), (2, ["apart.json"])]
@@ -927,9 +928,37 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     (tmp_path / "other.json").write_text(json.dumps(other))
     paired_test.main(["--study", str(path), "--baseline-from", str(tmp_path / "other.json"), "--cache-dir",
                       str(tmp_path), "--out-dir", str(tmp_path), "--name", "paired3"])
-    assert "no setting en-cipher/cipher/1 on the same vectors" in (tmp_path / "paired3.md").read_text()
+    assert "no baseline study has a setting en-cipher/cipher/1 on the same vectors" in (tmp_path / "paired3.md").read_text()
     assert paired_test.default_name([str(path)], None) == "paired_study"  # no --name: named after the studies
-    assert paired_test.default_name(["r/bli_x.json"], "r/bli_x_orthogonal.json") == "paired_x_vs_x_orthogonal"
+    assert paired_test.default_name(["r/bli_x.json"], ["r/bli_x_orthogonal.json"]) == "paired_x_vs_x_orthogonal"
+
+    # --pool-trainings: a second vector training (other vectors' hash, its own baseline: the noisy map) pools with
+    # the first training's runs, each training weighted once, and each run takes the baseline on its own vectors
+    trained = json.loads(path.read_text())
+    trained["settings"][0]["vectors"]["src"]["sha256"] = "training2"
+    copy = tmp_path / "split2.test.txt"  # the same split, cached for the other training under another name
+    copy.write_bytes(Path(setting["test_lexicon"]).read_bytes())
+    trained["settings"][0]["test_lexicon"] = str(copy)
+    trained["settings"][0]["cells"] = [{**cells[1], "method": "procrustes", "cell": "run1"},
+                                       {**cells[2], "seed": 4, "p1": cells[0]["p1"]}]
+    (tmp_path / "trained.json").write_text(json.dumps(trained))
+    paired_test.main(["--study", str(path), "--study", str(tmp_path / "trained.json"), "--pool-trainings"] + common
+                     + ["--name", "trainings"])
+    meta = json.loads((tmp_path / "trainings.json").read_text())["meta"]
+    (tr,) = meta["pooled_trainings"]
+    one, two = sorted(tr["per_training"], key=lambda t: t["runs"], reverse=True)
+    assert (tr["trainings"], tr["runs"], one["runs"], two["runs"]) == (2, 3, 2, 1)
+    assert tr["difference"] == pytest.approx((one["difference"] + two["difference"]) / 2)
+    assert one["difference"] < 0 < two["difference"]  # the first training's runs include the noisy map
+    assert "Pooled over vector trainings" in (tmp_path / "trainings.md").read_text()
+    ortho = json.loads((tmp_path / "other.json").read_text())  # one baseline study per training: each run takes its own
+    ortho["settings"][0]["vectors"]["src"]["sha256"] = "training2"
+    ortho["settings"][0]["test_lexicon"] = str(copy)
+    (tmp_path / "ortho2.json").write_text(json.dumps(ortho))
+    paired_test.main(["--study", str(tmp_path / "trained.json"), "--baseline-from", str(tmp_path / "other.json"),
+                      "--baseline-from", str(tmp_path / "ortho2.json")] + common + ["--name", "two_bases"])
+    rows = json.loads((tmp_path / "two_bases.json").read_text())["rows"]  # other.json is on other vectors: ortho2's
+    assert [(r["method"], r["verdict"]) for r in rows] == [("procrustes", "not significant"), ("wp", "better")]
 
 
 def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipeline_on_them(tmp_path):

@@ -120,3 +120,26 @@ def test_packed_hits_round_trip_and_compare_as_the_reports_do():
         unpack_hits({"n": 20, "bits": "ff"})
     with pytest.raises(UdmError, match="same test words"):
         compare_hits([unpack_hits(pack_hits(half))], unpack_hits(pb))
+
+
+def test_compare_trainings_weights_each_training_once_against_its_own_baseline():
+    """Runs of two vector trainings, each against its own baseline, pool per word with each training weighted once
+    (not each run); one training is compare_runs; trainings scored on other test words are refused in one line."""
+    from udm.significance import compare_groups, compare_runs, compare_trainings
+
+    src, tgt, test, good, noisy = _cipher_maps([3, 5, 8])
+    g, n3, n5, n8 = (evaluate_mapping(m, src, tgt, test) for m in (good, *noisy))
+    first = compare_runs([n3, n5, n8], g)  # training 1: three runs against the good map
+    second = compare_runs([g], n8)  # training 2: one run, its baseline the worst map
+    both = compare_trainings([([n3, n5, n8], g), ([g], n8)])
+    assert both.difference == pytest.approx((first.difference + second.difference) / 2)
+    assert both.runs == 4 and both.p_a == pytest.approx((first.p_a + second.p_a) / 2)
+    one = compare_trainings([([n3, n5], g)])
+    own = compare_runs([n3, n5], g)
+    assert (one.p_a, one.p_b, one.se) == pytest.approx((own.p_a, own.p_b, own.se))
+    assert compare_groups([([np.ones(4)], np.zeros(4)), ([np.zeros(4)], np.zeros(4))]).difference == pytest.approx(0.5)
+    half = evaluate_mapping(good, src.top(len(src) // 2), tgt, test)
+    with pytest.raises(UdmError, match="different test words"):
+        compare_trainings([([n3], g), ([half], half)])
+    with pytest.raises(UdmError, match="at least one"):
+        compare_trainings([])

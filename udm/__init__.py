@@ -9,7 +9,7 @@ from .normalize import normalize
 from .procrustes import procrustes
 from .refinement import induce_dictionary, refine
 from .retrieval import knn_mean_similarity, retrieve
-from .significance import PairedComparison, PooledComparison, compare_reports, compare_runs
+from .significance import PairedComparison, PooledComparison, compare_reports, compare_runs, compare_trainings
 from .train import train_embeddings
 
 __version__ = "0.1.0"
@@ -18,5 +18,5 @@ __all__ = [
     "Aligner", "ProcrustesAligner", "RCSLSAligner", "get_aligner", "train_embeddings", "Embeddings", "UdmError", "BLIReport", "evaluate_bli",
     "evaluate_mapping", "Coverage", "Lexicon", "identical_strings", "Mapping", "normalize", "procrustes",
     "induce_dictionary", "refine", "knn_mean_similarity", "retrieve", "compare_reports", "PairedComparison",
-    "compare_runs", "PooledComparison",
+    "compare_runs", "compare_trainings", "PooledComparison",
 ]

@@ -131,15 +131,55 @@ def compare_runs(runs: list[BLIReport], b: BLIReport, method: str = "csls", k: i
     return compare_hits([hits_a for hits_a, _ in pairs], pairs[0][1], method, k)
 
 
+def compare_trainings(groups: Sequence[tuple[Sequence[BLIReport], BLIReport]], method: str = "csls",
+                      k: int = 1) -> PooledComparison:
+    """Several vector trainings' runs, each training's against its own baseline (for example its supervised map),
+    pooled on the same test words with each training weighted once (:func:`compare_groups`)."""
+    if not groups:
+        raise UdmError("compare_trainings needs at least one training")
+    words = groups[0][1].words
+    hit_groups = []
+    for runs, b in groups:
+        if b.words != words:
+            raise UdmError("the trainings were scored on different test words; pool only trainings whose "
+                           "vocabularies cover the same test words")
+        if not runs:
+            raise UdmError("compare_trainings needs at least one run per training")
+        pairs = [_paired_hits(a, b, method, k) for a in runs]
+        hit_groups.append(([hits_a for hits_a, _ in pairs], pairs[0][1]))
+    return compare_groups(hit_groups, method, k)
+
+
 def compare_hits(runs: Sequence[np.ndarray], b: np.ndarray, method: str = "csls", k: int = 1) -> PooledComparison:
     """:func:`compare_runs` on per-word hit arrays already aligned on the same test words (for stored results)."""
-    if not len(runs):
-        raise UdmError("compare_hits needs at least one run")
-    hits_b = np.asarray(b, dtype=np.float64)
-    if any(np.shape(h) != hits_b.shape for h in runs):
-        raise UdmError("every run's hits must cover the same test words as the baseline's")
-    rate_a = np.mean([np.asarray(h, dtype=np.float64) for h in runs], axis=0)
-    d = rate_a - hits_b
+    return compare_groups([(runs, b)], method, k)
+
+
+def compare_groups(groups: Sequence[tuple[Sequence[np.ndarray], np.ndarray]], method: str = "csls",
+                   k: int = 1) -> PooledComparison:
+    """Runs grouped by vector training, each group against its own baseline, on the same test words.
+
+    Per word, each group's difference (its runs' hit rate minus its baseline's hit) is averaged over the groups
+    with equal weight, so a training counts once however many seeds it ran; A and B are the groups' mean P@k.
+    As in :class:`PooledComparison`, the interval and p-value sample the test words only: the trainings and runs
+    are taken as given. One group is :func:`compare_hits`.
+    """
+    if not len(groups):
+        raise UdmError("compare_groups needs at least one group of runs")
+    diffs, rates_a, rates_b = [], [], []
+    shape = np.shape(groups[0][1])
+    for runs, b in groups:
+        if not len(runs):
+            raise UdmError("compare_hits needs at least one run in every group")
+        hits_b = np.asarray(b, dtype=np.float64)
+        if hits_b.shape != shape or any(np.shape(h) != shape for h in runs):
+            raise UdmError("every run's hits must cover the same test words as the baseline's")
+        rate_a = np.mean([np.asarray(h, dtype=np.float64) for h in runs], axis=0)
+        diffs.append(rate_a - hits_b)
+        rates_a.append(float(rate_a.mean()))
+        rates_b.append(float(hits_b.mean()))
+    d = np.mean(diffs, axis=0)
     n = len(d)
     se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-    return PooledComparison(method, k, n, len(runs), float(rate_a.mean()), float(hits_b.mean()), se)
+    return PooledComparison(method, k, n, sum(len(r) for r, _ in groups), float(np.mean(rates_a)),
+                            float(np.mean(rates_b)), se)
