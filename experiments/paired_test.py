@@ -224,8 +224,8 @@ def render(meta: dict, rows: list[dict], missing: list[str], pooled: Optional[li
                   "(A-B, p) |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in trainings:
             diff, ci = difference_cells(r)
-            per = "; ".join(f"{t['runs']} runs {100 * t['p_a']:.2f} vs {100 * t['p_b']:.2f} ({100 * t['difference']:+.2f}, "
-                            f"p {t['p_value']:.3g})" for t in r["per_training"])
+            per = "; ".join(f"{t['runs']} run{'s' * (t['runs'] != 1)} {100 * t['p_a']:.2f} vs {100 * t['p_b']:.2f} "
+                            f"({100 * t['difference']:+.2f}, p {t['p_value']:.3g})" for t in r["per_training"])
             lines.append(f"| {r['setting']} | {r['method']} | {r['trainings']} | {r['runs']} | {100 * r['p_a']:.2f} | "
                          f"{100 * r['p_b']:.2f} | {diff} | {ci} | {r['p_value']:.3g} | {per} |")
     if missing:
