@@ -108,11 +108,12 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     # runs pool only against the same baseline, word for word (two cells of one supervised fit, keyed apart by a
     # code change, pool), on the same vectors and test words
     base_hits = hashlib.sha256(np.ascontiguousarray(ref.method_scores("csls").hits(1)).tobytes()).hexdigest()
-    key = (sid, base_hits) + input_key(setting)
+    inputs = input_key(setting)
+    key = (sid, base_hits) + inputs
+    # trainings match on the split's content: each training caches the same split under its own file name
+    split = hashlib.sha256(Path(test_path).read_bytes()).hexdigest()
     groups = {key + (m,): {"setting": sid, "method": m, "baseline": baseline, "ref": ref, "reports": reps,
-                           "cells": keys[m],
-                           "lexicon": hashlib.sha256(Path(test_path).read_bytes()).hexdigest(),  # content: a split
-                           "vectors": input_key(setting)[:2]}  # cached per training has its own file name
+                           "cells": keys[m], "lexicon": split, "vectors": inputs[:2]}
               for m, reps in reports.items()}
     return rows, groups, missing
 

@@ -127,8 +127,7 @@ def compare_runs(runs: list[BLIReport], b: BLIReport, method: str = "csls", k: i
     """The mean of several runs (for example one method over seeds) against a baseline, paired word by word."""
     if not runs:
         raise UdmError("compare_runs needs at least one run")
-    pairs = [_paired_hits(a, b, method, k) for a in runs]
-    return compare_hits([hits_a for hits_a, _ in pairs], pairs[0][1], method, k)
+    return compare_trainings([(runs, b)], method, k)
 
 
 def compare_trainings(groups: Sequence[tuple[Sequence[BLIReport], BLIReport]], method: str = "csls",
