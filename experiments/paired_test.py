@@ -100,7 +100,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
         keys.setdefault(c["method"], []).append(c["cell"])
         cmp = compare_reports(rep, ref, "csls", 1)
         rows.append({**cmp.to_dict(), "retrieval": cmp.method, "setting": sid, "method": c["method"], "seed": c["seed"],
-                     "baseline": baseline,
+                     "baseline": baseline, "cell": c["cell"],
                      "recorded_p1": c.get("p1"), "recorded_baseline_p1": base[0].get("p1"),
                      "reproduced": same_score(cmp.p_a, c.get("p1")) and same_score(cmp.p_b, base[0].get("p1")),
                      "verdict": verdict(cmp)})
@@ -269,11 +269,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     t0, cache = time.time(), Path(args.cache_dir)
     rows, pooled, missing, across = [], [], [], {}
     base_studies = [read_study(b) for b in args.baseline_from] if args.baseline_from else None
+    listed: set[tuple] = set()  # a cached run named by two studies (same cell, same baseline hits) is listed once
     for path in args.study:
         study, groups = read_study(path), {}
         for setting in study["settings"]:
             r, g, m = setting_rows(study, setting, cache, args.baseline, base_studies)
-            rows += r
+            for row in r:
+                key = (row["setting"], row["method"], row["seed"], row["cell"], row["p_b"], row["only_b"])
+                if key not in listed:
+                    listed.add(key)
+                    rows.append(row)
             merge_groups(across if args.pool_across else groups, g, Path(path).name)
             missing += [f"{Path(path).name}: {line}" for line in m]
         pooled += pool_groups(groups)

@@ -909,6 +909,9 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert [(r["runs"], r["studies"]) for r in within] == [(2, ["study.json"]), (2, ["second.json"]), (2, ["apart.json"])]
     paired_test.main(studies + common + ["--name", "across", "--pool-across"])
     across = json.loads((tmp_path / "across.json").read_text())["meta"]
+    listed = json.loads((tmp_path / "across.json").read_text())["rows"]  # run2, named by two studies, listed once
+    assert sorted((r["seed"], r["cell"]) for r in listed) == [(1, "run1"), (2, "run2"), (7, "run7"), (8, "run2"),
+                                                              (9, "run2")]
     assert [(r["runs"], r["studies"]) for r in across["pooled"]] == [(3, ["study.json", "second.json"]), (2, ["apart.json"])]
     assert across["pooled"][0]["difference"] == pytest.approx((2 * rows[0]["difference"] + rows[1]["difference"]) / 3)
     assert "over all the studies given (`--pool-across`)" in (tmp_path / "across.md").read_text()
