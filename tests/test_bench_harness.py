@@ -1371,6 +1371,18 @@ def test_sl_null_shares_lists_each_run_with_a_self_learned_null_once(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     rows = sl_null_shares.runs_with_sl_null(tmp_path)
     assert [(r["method"], r["setting"], r["sl_null_share"]) for r in rows] == [("gw", "en-es/half/1", 0.09)]
+    assert rows[0]["sl_null_lift"] is None  # an old run without the criterion terms: no scale-free measure
+
+    cell["meta"].update({"criterion": 0.5, "criterion_null_mean": 0.2, "criterion_sl_null": 0.4})
+    (tmp_path / "a.json").write_text(json.dumps(study))
+    (tmp_path / "b.json").unlink()
+    assert sl_null_shares.runs_with_sl_null(tmp_path)[0]["sl_null_lift"] == pytest.approx(1.5)  # 0.3 / 0.2
+
+    # the best in-sample threshold: a success (P@1 > 5%) passes at or above it, a failure below it
+    runs = [{"p1": p1, "m": m} for p1, m in ((0.0, 1.0), (0.01, 1.1), (0.2, 1.2), (0.3, 1.05), (0.4, None))]
+    assert sl_null_shares.best_threshold(runs, "m") == (3, 1.2)  # 1.05 would pass the failure at 1.1 too
+    assert sl_null_shares.separation(runs, "m") == ("failures 1.000-1.100, successes 1.050-1.200; 1 failure(s) at or "
+                                                    "above the lowest success, 1 success(es) at or below the highest failure")
 
 
 def test_orthographic_probe_scores_kept_maps_against_their_outcome(tmp_path, capsys):
