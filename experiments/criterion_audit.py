@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -273,7 +274,7 @@ def main(argv: Optional[list[str]] = None) -> int:
              "Written by `experiments/criterion_audit.py`; nothing edited by hand. A run is counted once however many "
              f"reports hold it. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; `flag right` = the aligner's own failed "
              "flag agrees with the outcome.\n",
-             f"- command: `python experiments/criterion_audit.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"- command: `python experiments/criterion_audit.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
              f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
              "- read: " + ", ".join(f"{s['file']} ({s['unsupervised_cells']} unsupervised cells, commit {s['commit']}, "
                                     f"{s['date']})" for s in sources) + "\n",

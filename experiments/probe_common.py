@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -117,7 +118,8 @@ def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra: 
     """Provenance of a probe run: command, date, commit, machine, load, wall time (plus ``extra``)."""
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
                             text=True).stdout.strip()
-    return {"command": " ".join([f"python experiments/{script}", *(argv if argv is not None else sys.argv[1:])]),
+    return {"command": " ".join([f"python experiments/{script}",
+                                 *map(shlex.quote, argv if argv is not None else sys.argv[1:])]),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
             "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start, **extra}

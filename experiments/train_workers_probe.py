@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     jpath = outdir / f"{args.name}.json"
     done = json.loads(jpath.read_text())["runs"] if jpath.is_file() else []
-    cmd = "python experiments/train_workers_probe.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = "python experiments/train_workers_probe.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
     other = cache / f"{args.other_lang}-{run_bli.file_sha256(Path(args.other_corpus))[:12]}-1x256-seed0.npz"
