@@ -86,6 +86,8 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     test_path = find_cached(setting["test_lexicon"], cache, "lexicons")
     test = Lexicon.load(test_path)
     ref = evaluate_mapping(Mapping.load(base_map), src, tgt, test, methods=("csls",))
+    # the baseline's identity is its per-word hits (one supervised map cached under two keys is one baseline)
+    base_hits = hashlib.sha256(np.ascontiguousarray(ref.method_scores("csls").hits(1)).tobytes()).hexdigest()
     rows, missing, reports, keys = [], [], {}, {}
     for c in cells:
         if c is base[0]:
@@ -100,14 +102,13 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
         keys.setdefault(c["method"], []).append(c["cell"])
         cmp = compare_reports(rep, ref, "csls", 1)
         rows.append({**cmp.to_dict(), "retrieval": cmp.method, "setting": sid, "method": c["method"], "seed": c["seed"],
-                     "baseline": baseline, "cell": c["cell"],
+                     "baseline": baseline, "cell": c["cell"], "baseline_hits": base_hits[:16],
                      "recorded_p1": c.get("p1"), "recorded_baseline_p1": base[0].get("p1"),
                      "reproduced": same_score(cmp.p_a, c.get("p1")) and same_score(cmp.p_b, base[0].get("p1")),
                      "verdict": verdict(cmp)})
         print(f"[paired] {sid} {c['method']} seed {c['seed']}: {cmp}", file=sys.stderr, flush=True)
     # runs pool only against the same baseline, word for word (two cells of one supervised fit, keyed apart by a
     # code change, pool), on the same vectors and test words
-    base_hits = hashlib.sha256(np.ascontiguousarray(ref.method_scores("csls").hits(1)).tobytes()).hexdigest()
     inputs = input_key(setting)
     key = (sid, base_hits) + inputs
     # trainings match on the split's content: each training caches the same split under its own file name
@@ -275,7 +276,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for setting in study["settings"]:
             r, g, m = setting_rows(study, setting, cache, args.baseline, base_studies)
             for row in r:
-                key = (row["setting"], row["method"], row["seed"], row["cell"], row["p_b"], row["only_b"])
+                key = (row["setting"], row["method"], row["seed"], row["cell"], row["baseline_hits"])
                 if key not in listed:
                     listed.add(key)
                     rows.append(row)
