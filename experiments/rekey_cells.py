@@ -1,17 +1,23 @@
-"""Carry cached ``run_bli.py`` cells over to the current cache keys when only the scoring code changed.
+"""Carry cached ``run_bli.py`` cells over to the current cache keys when the code their fit runs is unchanged.
 
 A cell's cache key hashes the code its fit depends on (``run_bli.FIT_CODE`` and the method's files). Before that
 split the key also hashed ``udm/evaluate.py``, so any change to scoring made every cached cell stale and a study
 had to refit hours of cells. Given the revision the cells were computed at, this recomputes that revision's key
-hash the old way, checks that the fit code there is today's, and copies each matching cell (and its kept mapping)
-to its current key with ``eval_code`` set to that revision's scoring hash: ``run_bli`` then rescores it from the
-kept mapping, or refits it when none was kept. Cells whose fit code changed are left stale. Nothing is deleted.
+hash (the old way and the current way), checks that the fit code there is today's, and copies each matching cell
+(and its kept mapping) to its current key with ``eval_code`` set to that revision's scoring hash: ``run_bli`` then
+rescores it from the kept mapping, or refits it when none was kept. Cells whose fit code changed are left stale.
+Nothing is deleted.
 
-    python experiments/rekey_cells.py --from-rev ed70422 [--cache-dir experiments/cache] [--dry-run]
+With ``--ignore-docstrings`` a fit file may also differ in its docstrings and comments only: each file's syntax
+tree, docstrings removed, must equal today's (no fit code reads a docstring), so an edit of the prose in an aligner
+module does not cost hours of refits. The carried cell records that basis (``rekey_basis``).
+
+    python experiments/rekey_cells.py --from-rev ed70422 [--ignore-docstrings] [--cache-dir experiments/cache] [--dry-run]
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import subprocess
 import sys
@@ -51,21 +57,65 @@ def _hash(tree: Path, files: list[str]) -> str:
     return files_sha256([tree / f for f in files], root=tree)
 
 
-def rekey(cache: Path, old_tree: Path, *, dry_run: bool = False) -> dict[str, list[str]]:
-    """Copy the cells of ``cache`` computed with the code under ``old_tree`` (a revision's files) to their current
-    keys when their fit code is today's. Returns the cell keys by outcome: carried, already (a current cell
-    exists), fit_changed, other (computed with yet other code, or not a cell)."""
+def code_without_docstrings(source: str) -> str:
+    """A Python file's syntax tree with every module, class and function docstring removed, as text: two files
+    with the same value run the same code (comments and layout never reach the tree)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+def same_code_apart_from_docstrings(old_tree: Path, files: list[str]) -> bool:
+    """Whether every file of ``files`` under ``old_tree`` runs the same code as today's (absent on both sides counts
+    as the same; a file that does not parse on either side does not)."""
+    for rel in files:
+        old, now = old_tree / rel, ROOT / rel
+        if old.is_file() != now.is_file():
+            return False
+        if not old.is_file():
+            continue
+        try:
+            if code_without_docstrings(old.read_text()) != code_without_docstrings(now.read_text()):
+                return False
+        except SyntaxError:
+            return False
+    return True
+
+
+def rekey(cache: Path, old_tree: Path, *, dry_run: bool = False,
+          ignore_docstrings: bool = False) -> dict[str, list[str]]:
+    """Copy the cells of ``cache`` computed with the code under ``old_tree`` (a revision's files; keyed the
+    pre-split or the current way) to their current keys when their fit code is today's (with
+    ``ignore_docstrings``: today's apart from docstrings and comments). Returns the cell keys by outcome: carried,
+    already (a current cell exists), fit_changed, other (computed with yet other code, or not a cell)."""
     out: dict[str, list[str]] = {"carried": [], "already": [], "fit_changed": [], "other": []}
     eval_then = _hash(old_tree, run_bli.EVAL_CODE)
     for path in sorted((cache / "cells").glob("*.json")):
         rec = read_cell(path)
         spec = (rec or {}).get("spec") or {}
         method = spec.get("method")
-        if method not in run_bli.METHOD_CODE or spec.get("code") != _hash(old_tree, PRE_SPLIT_ALIGN_CODE + run_bli.METHOD_CODE[method]):
+        if method not in run_bli.METHOD_CODE:
+            out["other"].append(path.stem)
+            continue
+        fit_files = run_bli.FIT_CODE + run_bli.METHOD_CODE[method]
+        fit_then = _hash(old_tree, fit_files)
+        if spec.get("code") not in (_hash(old_tree, PRE_SPLIT_ALIGN_CODE + run_bli.METHOD_CODE[method]), fit_then):
             out["other"].append(path.stem)
             continue
         fit_now = run_bli.fit_code_hash(method)
-        if _hash(old_tree, run_bli.FIT_CODE + run_bli.METHOD_CODE[method]) != fit_now:
+        if spec["code"] == fit_now:  # keyed by today's code already: nothing to carry
+            out["other"].append(path.stem)
+            continue
+        if fit_then == fit_now:
+            basis = "the same fit code"
+        elif ignore_docstrings and same_code_apart_from_docstrings(old_tree, fit_files):
+            basis = "the same fit code apart from docstrings and comments"
+        else:
             out["fit_changed"].append(path.stem)
             continue
         new_spec = {**spec, "code": fit_now}
@@ -81,7 +131,7 @@ def rekey(cache: Path, old_tree: Path, *, dry_run: bool = False) -> dict[str, li
             tmp = new_path.with_name(new_path.stem + ".mapping.tmp.npz")
             shutil.copy2(kept, tmp)
             tmp.replace(new_path.with_suffix(".mapping.npz"))
-        new = {**rec, "spec": new_spec, "rekeyed_from": path.stem}
+        new = {**rec, "spec": new_spec, "rekeyed_from": path.stem, "rekey_basis": basis}
         if rec.get("status") == "ok":
             new["eval_code"] = rec.get("eval_code") or eval_then
         write_json(new_path, new)
@@ -93,6 +143,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--from-rev", required=True, help="git revision the cached cells were computed at")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "experiments" / "cache")
     ap.add_argument("--dry-run", action="store_true", help="only count what would be carried")
+    ap.add_argument("--ignore-docstrings", action="store_true",
+                    help="also carry cells whose fit code differs from today's in docstrings and comments only")
     args = ap.parse_args(argv)
     if not (args.cache_dir / "cells").is_dir():
         print(f"error: no cell cache at {args.cache_dir / 'cells'}", file=sys.stderr)
@@ -103,7 +155,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: revision {args.from_rev!r} has none of the code files (is it a commit of this repository?)",
                   file=sys.stderr)
             return 2
-        out = rekey(args.cache_dir, Path(tmp), dry_run=args.dry_run)
+        out = rekey(args.cache_dir, Path(tmp), dry_run=args.dry_run, ignore_docstrings=args.ignore_docstrings)
     verb = "would carry" if args.dry_run else "carried"
     print(f"{verb} {len(out['carried'])} cell(s) computed at {args.from_rev} to their current keys; "
           f"{len(out['already'])} already there; {len(out['fit_changed'])} left stale (their fit code changed since); "

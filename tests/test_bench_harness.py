@@ -1040,11 +1040,25 @@ def test_null_probe_self_learns_random_starts_and_compares_the_kept_maps(tmp_pat
     assert seen == [STAGE_SCHEDULE, SelfLearningAligner().schedule] and seen[0] != seen[1]
 
 
+def _code_tree(dest: Path, replaced: dict[str, str]) -> Path:
+    """A copy of every code file a cell key hashes under ``dest``, with the files of ``replaced`` given new text."""
+    import shutil
+
+    import rekey_cells
+
+    root = Path(__file__).resolve().parents[1]
+    for rel in rekey_cells.code_files():
+        if (root / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(root / rel, dest / rel)
+    for rel, text in replaced.items():
+        (dest / rel).write_text(text)
+    return dest
+
+
 def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
     """Cells keyed the pre-split way (scoring code hashed in) move to their current keys when only scoring changed,
     with the old scoring hash recorded (so run_bli rescores them) and their kept mapping; others stay stale."""
-    import shutil
-
     import rekey_cells
     import run_bli
     from bli_core import read_cell, write_json
@@ -1052,14 +1066,7 @@ def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
     root = Path(__file__).resolve().parents[1]
 
     def tree(name, changed):
-        t = tmp_path / name
-        for rel in rekey_cells.code_files():
-            if (root / rel).is_file():
-                (t / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(root / rel, t / rel)
-        with open(t / changed, "a") as fh:
-            fh.write("\n# changed\n")
-        return t
+        return _code_tree(tmp_path / name, {changed: (root / changed).read_text() + "\n# changed\n"})
 
     scoring_changed, fit_changed = tree("a", "udm/evaluate.py"), tree("b", "udm/refinement.py")
     cache = tmp_path / "cache"
@@ -1084,6 +1091,37 @@ def test_rekey_cells_carries_cells_whose_fit_code_is_unchanged(tmp_path):
     assert new.with_suffix(".mapping.npz").read_bytes() == b"kept" and (cache / "cells" / "k1.json").is_file()
     assert rekey_cells.rekey(cache, scoring_changed)["already"] == ["k1"]
     assert rekey_cells.rekey(cache, fit_changed)["fit_changed"] == ["k2"]
+
+
+def test_rekey_cells_ignore_docstrings_carries_prose_edits_only(tmp_path):
+    """With ignore_docstrings a cell keyed (the current way) at a revision whose fit code differs from today's only
+    in a docstring or a comment is carried, recording that basis; a change of a single constant is not."""
+    import rekey_cells
+    import run_bli
+    from bli_core import read_cell, write_json
+
+    root = Path(__file__).resolve().parents[1]
+    rel = "udm/refinement.py"
+    src = (root / rel).read_text()
+    prose = src.replace('"""', '"""Edited prose. ', 1) + "\n# a comment\n"
+    assert rekey_cells.code_without_docstrings(prose) == rekey_cells.code_without_docstrings(src)
+    constant = src + "\n_UNUSED = 1\n"
+    assert rekey_cells.code_without_docstrings(constant) != rekey_cells.code_without_docstrings(src)
+
+    cache = tmp_path / "cache"
+    (cache / "cells").mkdir(parents=True)
+    spec = {"pair": "en-xx", "method": "gw", "seed": 0, "max_vocab": 100, "src_vec": "/x/s.npz"}
+    trees = {"p": _code_tree(tmp_path / "p", {rel: prose}), "c": _code_tree(tmp_path / "c", {rel: constant})}
+    for key, t in trees.items():
+        write_json(cache / "cells" / f"{key}.json",
+                   {"spec": {**spec, "code": rekey_cells._hash(t, run_bli.FIT_CODE + run_bli.METHOD_CODE["gw"])},
+                    "status": "ok", "eval_code": "e", "scores": {"csls": {"p@1": 0.4}}})
+    assert rekey_cells.rekey(cache, trees["p"])["fit_changed"] == ["p"]  # exact hashes only by default
+    out = rekey_cells.rekey(cache, trees["p"], ignore_docstrings=True)
+    assert out["carried"] == ["p"] and "c" in out["other"]
+    rec = read_cell(cache / "cells" / f"{run_bli.cell_identity({**spec, 'code': run_bli.fit_code_hash('gw')})}.json")
+    assert rec["rekeyed_from"] == "p" and rec["eval_code"] == "e" and "docstrings" in rec["rekey_basis"]
+    assert rekey_cells.rekey(cache, trees["c"], ignore_docstrings=True)["fit_changed"] == ["c"]
 
 
 def test_shuffle_build_keeps_every_line_and_records_new_checksums(tmp_path):
