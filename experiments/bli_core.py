@@ -7,6 +7,8 @@ import hashlib
 import json
 import math
 import os
+import shlex
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -77,6 +79,12 @@ def write_json(path: Path, obj: Any) -> None:
 
     with atomic_open(path) as fh:
         json.dump(obj, fh, indent=1, sort_keys=True, default=str)
+
+
+def script_command(script: str | os.PathLike, argv: Optional[Sequence[str]] = None) -> str:
+    """The shell command that reruns an ``experiments/`` script with ``argv`` (default: this process's
+    arguments), each argument quoted so that the line runs as printed from the repository root."""
+    return shlex.join(["python", f"experiments/{Path(script).name}", *(sys.argv[1:] if argv is None else argv)])
 
 
 def write_report(out_dir: Path, name: str, obj: Any, markdown: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import SUCCESS_P1, SUPERVISED_CELLS, spearman, write_report  # noqa: E402
+from bli_core import SUCCESS_P1, SUPERVISED_CELLS, script_command, spearman, write_report  # noqa: E402
 
 from udm.aligners.unsupervised import UnsupervisedAligner  # noqa: E402
 from udm.criteria import lift_ratio  # noqa: E402
@@ -274,7 +273,7 @@ def main(argv: Optional[list[str]] = None) -> int:
              "Written by `experiments/criterion_audit.py`; nothing edited by hand. A run is counted once however many "
              f"reports hold it. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; `flag right` = the aligner's own failed "
              "flag agrees with the outcome.\n",
-             f"- command: `python experiments/criterion_audit.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
+             f"- command: `{script_command(__file__, argv)}`",
              f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
              "- read: " + ", ".join(f"{s['file']} ({s['unsupervised_cells']} unsupervised cells, commit {s['commit']}, "
                                     f"{s['date']})" for s in sources) + "\n",

@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bli_core import write_report  # noqa: E402
+from bli_core import script_command, write_report  # noqa: E402
 from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.mapping import Mapping  # noqa: E402
@@ -118,8 +117,7 @@ def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra: 
     """Provenance of a probe run: command, date, commit, machine, load, wall time (plus ``extra``)."""
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
                             text=True).stdout.strip()
-    return {"command": " ".join([f"python experiments/{script}",
-                                 *map(shlex.quote, argv if argv is not None else sys.argv[1:])]),
+    return {"command": script_command(script, argv),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
             "machine": f"{os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__}",
             "load_average_end": list(os.getloadavg()), "wall_s": time.time() - t_start, **extra}

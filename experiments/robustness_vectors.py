@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bli_core import SUCCESS_P1, SUPERVISED_CELLS, write_report  # noqa: E402  (the study's one success threshold and writer)
+from bli_core import SUCCESS_P1, SUPERVISED_CELLS, script_command, write_report  # noqa: E402  (the study's one success threshold and writer)
 
 
 def variant_options(params: dict) -> str:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
              "Written by `experiments/robustness_vectors.py` from the `run_bli.py` results "
              f"`{'`, `'.join(p + '*.json' for p in args.prefix)}`; nothing edited by hand. Success = CSLS P@1 > {100 * SUCCESS_P1:.0f}%; "
              "`flag ok` = the aligner's own failed flag agrees with the outcome.\n",
-             f"- command: `python experiments/robustness_vectors.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"- command: `{script_command(__file__, argv)}`",
              f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; runs: "
              + ", ".join(sorted({f"{r['file']} (commit {r.get('commit', '?')}, {r.get('date', '?')})" for r in ok})) + "\n",
              "| setting | corpus build | vector seed | method | aligner seed | supervised P@1 | unsupervised P@1 | ratio | criterion | flagged failed | wall s |",

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bli_core import (SUCCESS_P1, SUPERVISED_CELLS, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
                       format_worth, format_worth_bounds, gap, read_cell, run_in_child, seed_summary, spearman,
-                      vectors_key, worth_n, worth_n_bounds, write_json, write_report)
+                      script_command, vectors_key, worth_n, worth_n_bounds, write_json, write_report)
 
 FIXTURES = ROOT / "corpora" / "fixtures"
 UNSUPERVISED = ("gw", "wp", "adversarial", "selflearn", "auto")
@@ -1494,7 +1493,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             log(f"{st.id}: {st.reason}")
     ready = [st for st in settings if st.status == "ok"]
     specs = [(st, sp) for st in ready for sp in cell_specs(st, args, available)]
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else argv))
+    command = script_command(__file__, argv)
     if args.plan:
         text = render_plan(settings, specs, args, command)
         from udm.atomic import atomic_open

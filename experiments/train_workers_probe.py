@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import run_bli  # noqa: E402  (the study's cell: one definition of "supervised Procrustes + refinement")
+from bli_core import script_command  # noqa: E402
 from udm.atomic import atomic_open  # noqa: E402
 from udm.embeddings import Embeddings  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     jpath = outdir / f"{args.name}.json"
     done = json.loads(jpath.read_text())["runs"] if jpath.is_file() else []
-    cmd = "python experiments/train_workers_probe.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    cmd = script_command(__file__, argv)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
     other = cache / f"{args.other_lang}-{run_bli.file_sha256(Path(args.other_corpus))[:12]}-1x256-seed0.npz"

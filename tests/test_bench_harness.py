@@ -51,6 +51,17 @@ def test_cache_keys_do_not_depend_on_where_the_checkout_lives(tmp_path):
     assert run_bli.cell_identity(here) != run_bli.cell_identity({**here, "src_key": "k2"})
 
 
+def test_script_command_reruns_as_printed():
+    """A report's command line quotes each argument, so a value with spaces or quotes runs as printed."""
+    import shlex
+
+    argv = ["--holdout-after", "2026-11-30 03:10 UTC", "--note", "it's"]
+    cmd = bc.script_command("/elsewhere/experiments/criterion_audit.py", argv)
+    assert cmd.startswith("python experiments/criterion_audit.py ")
+    assert shlex.split(cmd) == ["python", "experiments/criterion_audit.py", *argv]
+    assert bc.script_command("run_bli.py", ["--seeds", "10"]) == "python experiments/run_bli.py --seeds 10"
+
+
 def test_gap():
     assert bc.gap(0.2, 0.4) == pytest.approx(0.5)
     assert bc.gap(None, 0.4) is None
