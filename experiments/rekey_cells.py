@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import shutil
 import subprocess
 import sys
@@ -95,6 +96,20 @@ def rekey(cache: Path, old_tree: Path, *, dry_run: bool = False,
     already (a current cell exists), fit_changed, other (computed with yet other code, or not a cell)."""
     out: dict[str, list[str]] = {"carried": [], "already": [], "fit_changed": [], "other": []}
     eval_then = _hash(old_tree, run_bli.EVAL_CODE)
+
+    @functools.cache
+    def method_code(method: str) -> tuple[tuple[str, str], str, Optional[str]]:
+        """Per method, once: the keys it had at the old revision, today's key, and the basis for carrying."""
+        fit_files = run_bli.FIT_CODE + run_bli.METHOD_CODE[method]
+        fit_then, fit_now = _hash(old_tree, fit_files), run_bli.fit_code_hash(method)
+        if fit_then == fit_now:
+            basis: Optional[str] = "the same fit code"
+        elif ignore_docstrings and same_code_apart_from_docstrings(old_tree, fit_files):
+            basis = "the same fit code apart from docstrings and comments"
+        else:
+            basis = None
+        return (_hash(old_tree, PRE_SPLIT_ALIGN_CODE + run_bli.METHOD_CODE[method]), fit_then), fit_now, basis
+
     for path in sorted((cache / "cells").glob("*.json")):
         rec = read_cell(path)
         spec = (rec or {}).get("spec") or {}
@@ -102,20 +117,11 @@ def rekey(cache: Path, old_tree: Path, *, dry_run: bool = False,
         if method not in run_bli.METHOD_CODE:
             out["other"].append(path.stem)
             continue
-        fit_files = run_bli.FIT_CODE + run_bli.METHOD_CODE[method]
-        fit_then = _hash(old_tree, fit_files)
-        if spec.get("code") not in (_hash(old_tree, PRE_SPLIT_ALIGN_CODE + run_bli.METHOD_CODE[method]), fit_then):
+        keys_then, fit_now, basis = method_code(method)
+        if spec.get("code") not in keys_then or spec["code"] == fit_now:  # other code, or today's key already
             out["other"].append(path.stem)
             continue
-        fit_now = run_bli.fit_code_hash(method)
-        if spec["code"] == fit_now:  # keyed by today's code already: nothing to carry
-            out["other"].append(path.stem)
-            continue
-        if fit_then == fit_now:
-            basis = "the same fit code"
-        elif ignore_docstrings and same_code_apart_from_docstrings(old_tree, fit_files):
-            basis = "the same fit code apart from docstrings and comments"
-        else:
+        if basis is None:
             out["fit_changed"].append(path.stem)
             continue
         new_spec = {**spec, "code": fit_now}
