@@ -18,13 +18,13 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bli_core import script_command
 from udm.aligners import get_aligner
 from udm.atomic import atomic_open
 from udm.criteria import muse_criterion
@@ -142,7 +142,7 @@ def main() -> None:
                             "failed_runs": sum(r["failed"] for r in rs), "wall_s_mean": round(float(np.mean([r["wall_s"] for r in rs])), 1),
                             "samples_per_s": round(float(np.mean([r["adv_samples_per_s"] for r in rs])), 0) if method == "adversarial" else None,
                             "target": target, "met": None if target is None else min(p1) >= target})
-    result = {"command": " ".join([Path(sys.executable).name] + sys.argv), "commit": git_commit(),
+    result = {"command": script_command(__file__), "commit": git_commit(),
               "date": started.isoformat(timespec="seconds"), "machine": f"{platform.node()} {platform.machine()}, "
               f"{os.cpu_count()} cpus, torch {torch.__version__} ({args.threads} thread(s))",
               "load_average_at_start": os.getloadavg(), "data": data, "summary": summary, "runs": rows}

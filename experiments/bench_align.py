@@ -20,13 +20,13 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bli_core import script_command
 from udm.aligners import aligner_class
 from udm.aligners.supervised import ProcrustesAligner
 from udm.atomic import atomic_open
@@ -226,7 +226,7 @@ def main() -> None:
             except UdmError as exc:
                 print(f"skipping {name}: {exc}", flush=True)
     params = {"auto": {"include_adversarial": False}}
-    res = {"command": " ".join([Path(sys.executable).name] + sys.argv),
+    res = {"command": script_command(__file__),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
            "datasets": {}, "notes": args.note, "embeddings": "-"}

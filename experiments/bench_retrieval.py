@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bli_core import script_command  # noqa: E402
 from udm.atomic import atomic_open  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
 from udm.retrieval import HAVE_FAISS, knn_mean_similarity, retrieve  # noqa: E402
@@ -56,7 +58,7 @@ def main() -> None:
         "cores": os.cpu_count(), "machine": platform.platform(), "load_average_1m_at_end": round(os.getloadavg()[0], 1),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join(sys.argv),
+        "command": script_command(__file__),
     }
     print(json.dumps(res, indent=2))
     with atomic_open(args.out + ".json") as fh:

@@ -35,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+from bli_core import script_command  # noqa: E402
 RESULTS = ROOT / "experiments" / "results"
 FIX = ROOT / "corpora" / "fixtures"
 SETTINGS = dict(dim=300, window=5, negative=5, epochs=5, min_count=3, sample=1e-3, threads=2)
@@ -265,7 +267,7 @@ def main(argv=None) -> int:
     if a.batch:
         settings["batch"] = a.batch
     report: dict = {
-        "command": " ".join([Path(sys.executable).name, "experiments/bench_train.py", *(argv or sys.argv[1:])]),
+        "command": script_command(__file__, argv or None),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "commit": _git_commit(),
         "machine": _machine(), "settings": settings,
     }

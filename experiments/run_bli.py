@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bli_core import (SUCCESS_P1, SUPERVISED_CELLS, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
                       format_worth, format_worth_bounds, gap, read_cell, run_in_child, seed_summary, spearman,
                       script_command, vectors_key, worth_n, worth_n_bounds, write_json, write_report)
+from udm.errors import UdmError  # noqa: E402
+from udm.subwords import parse_ngram_range  # noqa: E402
 
 FIXTURES = ROOT / "corpora" / "fixtures"
 UNSUPERVISED = ("gw", "wp", "adversarial", "selflearn", "auto")
@@ -265,6 +267,8 @@ def training_params(args) -> dict:
               "seed": args.vector_seed}
     if getattr(args, "shuffle_sentences", False):  # only when set, so the keys of unshuffled vectors stay as they were
         params["shuffle"] = True
+    if getattr(args, "subwords", None):  # likewise: only fastText-style vectors get the extra key
+        params["subwords"] = args.subwords
     return params
 
 
@@ -292,7 +296,8 @@ def ensure_vectors(st: Setting, args) -> None:
             spec = {"kind": "train", "corpus": str(corpus), "lang": tlang, "params": params, "out": str(out),
                     "threads": args.threads}
             out.parent.mkdir(parents=True, exist_ok=True)
-            args.log(f"training {lang} vectors on {corpus} ({args.dim}-d, {args.epochs} epochs)")
+            args.log(f"training {lang} vectors on {corpus} ({args.dim}-d, {args.epochs} epochs"
+                     f"{', n-grams ' + args.subwords if getattr(args, 'subwords', None) else ''})")
             rec = run_in_child(_train_child, spec, rec_path, timeout=args.train_timeout)
             if rec["status"] != "ok":
                 raise RuntimeError(f"training {lang} vectors failed: {rec.get('error')}")
@@ -1122,7 +1127,8 @@ def render_markdown(results: dict) -> str:
     p = meta["params"]
     L.append(f"- mode: {'quick (committed fixtures)' if p['quick'] else 'full'}; vectors {p['dim']}-d skip-gram, {p['epochs']} epochs, "
              f"window 5, negative 5, min_count {p['min_count']}, training seed {p.get('vector_seed', 0)}"
-             f"{', sentences reshuffled every epoch' if p.get('shuffle_sentences') else ''} (`udm.train.train_embeddings`); alignment on "
+             f"{', sentences reshuffled every epoch' if p.get('shuffle_sentences') else ''}"
+             f"{', character n-grams ' + p['subwords'] + ' (fastText-style)' if p.get('subwords') else ''} (`udm.train.train_embeddings`); alignment on "
              f"{'the top ' + str(p['max_vocab']) if p['max_vocab'] else 'all'} words; refinement {p['refine_iters']} iterations"
              f"{' among the top ' + str(p['refine_rank']) + ' words' if p.get('refine_rank') else ''}"
              f"{' then the multi-step final map (--reweight: whitening, re-weighting, de-whitening; RCSLS excepted)' if p.get('reweight') else ''}; unsupervised: "
@@ -1354,6 +1360,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--shuffle-sentences", action="store_true",
                     help="train the vectors with the sentences in a new order every epoch (udm.train's shuffle); the "
                          "built corpora hold their sources in blocks")
+    ap.add_argument("--subwords", default=None, metavar="MIN-MAX",
+                    help="train fastText-style vectors with character n-grams of these lengths (e.g. 3-6; "
+                         "udm.train's subwords); default: plain skip-gram")
     ap.add_argument("--dim", type=int, default=None, help="vector dimension (default 300; quick 100)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="training epochs (default 5; quick 15: the 180k-token fixtures need more passes)")
@@ -1417,6 +1426,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         ap.error(f"--refine-rank {args.refine_rank}: needs at least 2 words")
     if args.sl_stochastic_cutoff is not None and (not args.self_learning or args.sl_stochastic_cutoff < 2):
         ap.error(f"--sl-stochastic-cutoff {args.sl_stochastic_cutoff}: needs --self-learning and a value of at least 2")
+    if args.subwords is not None:
+        try:
+            ng = parse_ngram_range(args.subwords)
+        except UdmError as e:
+            ap.error(str(e))
+        args.subwords = f"{ng[0]}-{ng[1]}" if ng else None  # one spelling per range, so the cache key is too
     args.seeds = args.seeds if args.seeds is not None else (1 if q else 10)
     args.time_budget = args.time_budget if args.time_budget is not None else (15.0 if q else 300.0)
     args.epochs = args.epochs or (15 if q else 5)
@@ -1532,7 +1547,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "rescored_cells": sum(1 for cs in cells.values() for c in cs if c.get("rescored")),
                  "params": {**{k: getattr(args, k) for k in ("quick", "pairs", "regimes", "methods", "seeds", "first_seed", "fractions",
                                                            "time_budget", "restarts", "dim", "epochs", "min_count",
-                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed", "shuffle_sentences",
+                                                           "max_vocab", "test_size", "refine_iters", "threads", "vector_seed", "shuffle_sentences", "subwords",
                                                               "reweight", "self_learning", "refine_rank")},
                             "sl_stochastic_cutoff": effective_stochastic_cutoff(args),
                             "lexicon_split": [str(f) for f in args.lexicon_split] if args.lexicon_split else None},

@@ -668,6 +668,20 @@ def test_sources_option_rejects_unknown_source_in_one_line(capsys):
     assert "unknown source(s) nosuch" in capsys.readouterr().err
 
 
+def test_subwords_option_normalises_the_range_and_rejects_a_bad_one_in_one_line(capsys):
+    import run_bli
+
+    assert run_bli.parse_args(["--subwords", "3-6"]).subwords == "3-6"
+    assert run_bli.parse_args(["--subwords", "4"]).subwords == "4-4"
+    assert run_bli.parse_args(["--subwords", "none"]).subwords is None
+    assert run_bli.parse_args([]).subwords is None
+    for bad in ("6-3", "x"):
+        with pytest.raises(SystemExit):
+            run_bli.parse_args(["--subwords", bad])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "--subwords" in err[-1] and len(err[-1]) < 200
+
+
 def test_lexicon_split_option_gives_every_setting_the_same_train_and_test_files(tmp_path, capsys):
     """--lexicon-split TRAIN,TEST: used as given (with its word counts) instead of a split on each setting's
     vocabularies; a missing file or several pairs is one line on stderr."""
@@ -821,6 +835,11 @@ def test_ensure_vectors_names_the_cached_vector_files_by_content(tmp_path):
     shuffled = argparse.Namespace(**{**vars(args), "shuffle_sentences": True})
     assert run_bli.training_params(shuffled)["shuffle"] is True
     assert run_bli.vector_cache_key(corpus, "en", shuffled) != run_bli.vector_cache_key(corpus, "en", args)
+    # --subwords likewise: fastText-style vectors cache apart, plain ones keep their key
+    assert "subwords" not in run_bli.training_params(args)
+    ngrams = argparse.Namespace(**{**vars(args), "subwords": "3-6"})
+    assert run_bli.training_params(ngrams)["subwords"] == "3-6"
+    assert run_bli.vector_cache_key(corpus, "en", ngrams) != run_bli.vector_cache_key(corpus, "en", args)
 
 
 def test_final_step_probe_compares_self_learning_schedules(tmp_path, capsys):
