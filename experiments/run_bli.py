@@ -38,8 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bli_core import (SUCCESS_P1, SUPERVISED_CELLS, cache_key, curve_sizes, file_sha256, files_sha256,  # noqa: E402
                       format_worth, format_worth_bounds, gap, read_cell, run_in_child, seed_summary, spearman,
                       script_command, vectors_key, worth_n, worth_n_bounds, write_json, write_report)
-from udm.errors import UdmError  # noqa: E402
-from udm.subwords import parse_ngram_range  # noqa: E402
 
 FIXTURES = ROOT / "corpora" / "fixtures"
 UNSUPERVISED = ("gw", "wp", "adversarial", "selflearn", "auto")
@@ -1427,6 +1425,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     if args.sl_stochastic_cutoff is not None and (not args.self_learning or args.sl_stochastic_cutoff < 2):
         ap.error(f"--sl-stochastic-cutoff {args.sl_stochastic_cutoff}: needs --self-learning and a value of at least 2")
     if args.subwords is not None:
+        from udm.errors import UdmError
+        from udm.subwords import parse_ngram_range
+
         try:
             ng = parse_ngram_range(args.subwords)
         except UdmError as e:
