@@ -295,7 +295,7 @@ def ensure_vectors(st: Setting, args) -> None:
                     "threads": args.threads}
             out.parent.mkdir(parents=True, exist_ok=True)
             args.log(f"training {lang} vectors on {corpus} ({args.dim}-d, {args.epochs} epochs"
-                     f"{', n-grams ' + args.subwords if getattr(args, 'subwords', None) else ''})")
+                     f"{', n-grams ' + params['subwords'] if 'subwords' in params else ''})")
             rec = run_in_child(_train_child, spec, rec_path, timeout=args.train_timeout)
             if rec["status"] != "ok":
                 raise RuntimeError(f"training {lang} vectors failed: {rec.get('error')}")
