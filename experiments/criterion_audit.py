@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bli_core import SUCCESS_P1, SUPERVISED_CELLS, script_command, spearman, write_report  # noqa: E402
 
 from udm.aligners.unsupervised import UnsupervisedAligner  # noqa: E402
-from udm.criteria import lift_ratio  # noqa: E402
+from udm.criteria import lift_ratio, refined_null_check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -231,9 +231,16 @@ def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]
             sh, li = sorted(r["headroom_share"] for r in rs if r.get("headroom_share") is not None), sorted(r["lift"] for r in rs)
             summary[label] = {"runs": len(rs), "lift_min": li[0], "lift_max": li[-1]}
             lines.append(f"| {label} | {len(rs)} | {sh[0]:.3f} | {sh[-1]:.3f} | {li[0]:.2f} | {li[-1]:.2f} |")
-    below = [r for r in judged if r.get("headroom_share") is not None
-             and r["headroom_share"] < (r.get("headroom_needed") or UnsupervisedAligner.refined_null_margin)]
-    rescued = [r for r in below if r["lift"] >= lift_needed]
+    below, rescued = [], []
+    for r in judged:
+        if r.get("headroom_share") is None:
+            continue
+        failed, terms = refined_null_check(r["criterion"], r["refined_null"], r["null_mean"], lift_needed=lift_needed,
+                                           margin=r.get("headroom_needed") or UnsupervisedAligner.refined_null_margin)
+        if terms["criterion_headroom_share"] < terms["criterion_headroom_needed"]:
+            below.append(r)
+            if not failed:
+                rescued.append(r)
     summary["below_share"] = len(below)
     summary["rescued"] = [{k: r[k] for k in ("file", "setting", "method", "seed", "p1", "headroom_share", "lift")}
                           for r in rescued]

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 from probe_common import PairData, fmt, log_row, pair_data, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import Embeddings, Lexicon, get_aligner  # noqa: E402
-from udm.criteria import gw_criterion, muse_criterion, random_orthogonal, sinkhorn_criterion  # noqa: E402
+from udm.criteria import gw_criterion, headroom_share, muse_criterion, random_orthogonal, sinkhorn_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.refinement import refine  # noqa: E402
 
@@ -78,7 +78,7 @@ def raw_stats(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
 
 def shares(raw: dict, null: dict) -> dict:
     """Each score relative to the refined random starts' (0 = no better than them)."""
-    return {"muse_share": (raw["muse"] - null["muse"]) / max(1e-9, 1.0 - null["muse"]),
+    return {"muse_share": headroom_share(raw["muse"], null["muse"]),
             "gw_share": 1.0 - raw["gw"] / null["gw"], "sinkhorn_share": 1.0 - raw["sinkhorn"] / null["sinkhorn"]}
 
 

@@ -33,6 +33,7 @@ from failure_probe import load_space, space_label  # noqa: E402
 from probe_common import fmt, log_row, probe_meta, report_header, write_probe_report  # noqa: E402
 
 from udm import get_aligner  # noqa: E402
+from udm.criteria import headroom_share  # noqa: E402
 from udm.mapping import Mapping  # noqa: E402
 from udm.retrieval import retrieve  # noqa: E402
 
@@ -60,8 +61,8 @@ def translations(mapped: np.ndarray, tgt: np.ndarray, n: int) -> np.ndarray:
 
 
 def share(score: Optional[float], null: float) -> Optional[float]:
-    """The headroom share the failure check thresholds: (score - null) / (1 - null)."""
-    return None if score is None else (score - null) / max(1e-9, 1.0 - null)
+    """The headroom share the failure check thresholds (``udm.criteria.headroom_share``); None without a score."""
+    return None if score is None else headroom_share(score, null)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

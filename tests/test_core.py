@@ -7,7 +7,8 @@ import pytest
 from udm import (Embeddings, Lexicon, Mapping, ProcrustesAligner, RCSLSAligner, UdmError, evaluate_bli,
                  evaluate_mapping, identical_strings, normalize, procrustes, retrieve)
 from udm.procrustes import nearest_orthogonal
-from udm.criteria import judge_failure, lift_ratio, muse_criterion, null_criterion, random_orthogonal
+from udm.criteria import (headroom_share, judge_failure, lift_ratio, muse_criterion, null_criterion, random_orthogonal,
+                          refined_null_check)
 from udm.refinement import induce_dictionary, refine
 from udm.retrieval import gold_ranks, knn_mean_similarity, mutual_nearest_pairs
 from udm.seeds import seed_dictionary
@@ -340,6 +341,19 @@ def test_criterion_ranks_correct_map_above_random():
     mean, std = null_criterion(x, y)
     assert good > mean + 0.3
     assert not judge_failure(good, mean, std) and judge_failure(mean, mean, std)
+
+
+def test_the_refined_null_check_fails_a_run_only_below_both_the_share_and_the_lift():
+    """Random maps at 0.30, a refined random start at 0.40 (headroom 0.60, lift 0.10): a run at 0.45 clears 0.083
+    of the headroom and rises 1.5 times as far; one at 0.60 clears 0.33 and rises 3 times as far."""
+    assert refined_null_check(0.45, 0.40, 0.30, margin=0.14, lift_needed=2.3)[0]
+    assert not refined_null_check(0.45, 0.40, 0.30, margin=0.14, lift_needed=1.4)[0]  # rescued by the lift
+    assert not refined_null_check(0.45, 0.40, 0.30, margin=0.08, lift_needed=2.3)[0]  # clears the share
+    failed, terms = refined_null_check(0.60, 0.40, 0.30, margin=0.14, lift_needed=2.3)
+    assert not failed
+    assert terms["criterion_headroom_share"] == pytest.approx(headroom_share(0.60, 0.40)) == pytest.approx(1 / 3)
+    assert terms["criterion_lift_ratio"] == pytest.approx(3.0)
+    assert (terms["criterion_headroom_needed"], terms["criterion_lift_needed"]) == (0.14, 2.3)
 
 
 def test_lift_ratio_is_scale_free_and_floors_a_null_refinement_did_not_lift():

@@ -16,7 +16,8 @@ from udm.aligners import get_aligner
 from udm.aligners.auto import AutoAligner
 from udm.aligners.gw import GromovWassersteinAligner, gw_objective, staged_gw_coupling
 from udm.aligners.wasserstein_procrustes import WassersteinProcrustesAligner
-from udm.criteria import gw_criterion, orthographic_agreement, random_orthogonal, sinkhorn_criterion
+from udm.criteria import (gw_criterion, orthographic_agreement, random_orthogonal, refined_null_check,
+                          sinkhorn_criterion)
 from udm.embeddings import Embeddings
 from udm.errors import UdmError
 from udm.lexicon import Lexicon
@@ -145,8 +146,10 @@ def test_a_run_below_the_headroom_share_passes_on_its_lift_ratio(cipher, monkeyp
     assert m.meta["criterion_headroom_share"] < 1.0 <= m.meta["criterion_headroom_needed"]
     assert m.meta["criterion_lift_ratio"] >= m.meta["criterion_lift_needed"] and not m.failed
     assert p_at_1(m, src, tgt, pairs) >= 0.95
-    monkeypatch.setattr(UnsupervisedAligner, "refined_null_lift", np.inf)
-    assert make("gw").fit(src, tgt).failed
+    score, refined, rand = (m.meta[k] for k in ("criterion", "criterion_refined_null", "criterion_null_mean"))
+    failed, terms = refined_null_check(score, refined, rand, margin=1.0, lift_needed=m.meta["criterion_lift_needed"])
+    assert not failed and all(m.meta[k] == pytest.approx(v) for k, v in terms.items())  # the fit's own verdict
+    assert refined_null_check(score, refined, rand, margin=1.0, lift_needed=np.inf)[0]  # without the lift: failed
 
 
 def test_auto_keeps_a_good_candidate_and_records_all(rotated):

@@ -47,6 +47,23 @@ def lift_ratio(score: float, refined_null: float, null_mean: float, *, floor: fl
     return (score - null_mean) / max(floor, refined_null - null_mean)
 
 
+def headroom_share(score: float, null: float) -> float:
+    """How far a run's criterion clears a null's, as a share of the headroom up to the criterion's ceiling of 1."""
+    return (score - null) / max(1e-9, 1.0 - null)
+
+
+def refined_null_check(score: float, refined_null: float, null_mean: float, *, margin: float,
+                       lift_needed: float) -> tuple[bool, dict[str, float]]:
+    """The refined-null failure check: a run fails when it clears a random start put through the same refinement
+    (``refined_null``) by less than ``margin`` of the headroom (:func:`headroom_share`) *and* rises less than
+    ``lift_needed`` times as far above random maps' criterion (``null_mean``) as that start (:func:`lift_ratio`).
+    Returns (failed, the terms under the ``criterion_*`` names a fit's meta records them by)."""
+    share, lift = headroom_share(score, refined_null), lift_ratio(score, refined_null, null_mean)
+    terms = {"criterion_refined_null": refined_null, "criterion_headroom_share": share,
+             "criterion_headroom_needed": margin, "criterion_lift_ratio": lift, "criterion_lift_needed": lift_needed}
+    return share < margin and lift < lift_needed, terms
+
+
 def sinkhorn_criterion(
     mapped_src: np.ndarray, tgt: np.ndarray, *, n_words: int = 2000, reg: float = 0.05, max_iter: int = 300
 ) -> float:

@@ -14,7 +14,8 @@ for 15 epochs instead of 5 every criterion is lower, and gw runs at 18.7-21.0% P
 ``refined_null_lift`` (2.3) times as far above random maps' as the refined null does (:func:`udm.criteria.lift_ratio`,
 which needs no ceiling): those runs rose 2.66-2.78 times as far, the 83 failed runs the committed studies record
 it for 1.10-1.92 times (the highest on 15-epoch en-es vectors, ``bli_none_enes_epochs15*.md``), and the rescue
-changes no other committed run's flag (``experiments/results/criterion_audit.md``).
+changes no other committed run's flag (``experiments/results/criterion_audit.md``); the rule is
+:func:`udm.criteria.refined_null_check`.
 A self-learned run (the stage below, or the ``selflearn`` aligner and ``auto`` keeping its start, each with
 its own schedule: :meth:`learned_schedule`) passes a third check: self-learning lifts any start's criterion, a
 random one's too, so the run must also clear a random orthogonal start put through the same self-learning and
@@ -54,8 +55,8 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from ..criteria import (judge_failure, lift_ratio, muse_criterion, null_criterion, orthographic_agreement,
-                        random_orthogonal, sinkhorn_criterion)
+from ..criteria import (headroom_share, judge_failure, muse_criterion, null_criterion, orthographic_agreement,
+                        random_orthogonal, refined_null_check, sinkhorn_criterion)
 from ..embeddings import Embeddings
 from ..lexicon import Lexicon
 from ..mapping import Mapping
@@ -196,14 +197,10 @@ class UnsupervisedAligner(Aligner):
             log.warning("%s: criterion %.4f is not above random maps' %.4f: the alignment failed", self.name, score, null_mean)
         elif self.refine_iters > 0:
             refined_null = self.refined_null_criterion(x, y, n_iter=refine_steps)
-            meta["criterion_refined_null"] = refined_null
-            meta["criterion_headroom_share"] = (score - refined_null) / max(1e-9, 1.0 - refined_null)
-            meta["criterion_headroom_needed"] = self.refined_null_margin
-            meta["criterion_lift_ratio"] = lift_ratio(score, refined_null, null_mean)
-            meta["criterion_lift_needed"] = self.refined_null_lift
-            if (meta["criterion_headroom_share"] < self.refined_null_margin
-                    and meta["criterion_lift_ratio"] < self.refined_null_lift):
-                failed = True
+            failed, terms = refined_null_check(score, refined_null, null_mean, margin=self.refined_null_margin,
+                                               lift_needed=self.refined_null_lift)
+            meta.update(terms)
+            if failed:
                 log.warning("%s: criterion %.4f clears a refined random map's %.4f by only %.2f of the headroom (needs %.2f), "
                             "and rises only %.2f times as far above random maps' as it (needs %.1f): the alignment failed",
                             self.name, score, refined_null, meta["criterion_headroom_share"], self.refined_null_margin,
@@ -281,7 +278,7 @@ class UnsupervisedAligner(Aligner):
         ours = retrieve(x[:n] @ w, y, k=1, method="csls", csls_k=self.csls_k)[0][:, 0]
         theirs = retrieve(x[:n] @ w_null, y, k=1, method="csls", csls_k=self.csls_k)[0][:, 0]
         agreement = float(np.mean(ours == theirs))
-        share = (score - null) / max(1e-9, 1.0 - null)
+        share = headroom_share(score, null)
         meta.update({"criterion_sl_null": null, "criterion_sl_null_share": share,
                      "criterion_sl_null_needed": self.sl_null_margin, "sl_null_agreement": agreement,
                      "sl_null_iterations": info["sl_iterations"], "sl_null_stopped_by_time": info["sl_stopped_by_time"],
