@@ -12,7 +12,7 @@ That share assumes a ceiling of 1 that does not move with the vectors' cosine sc
 for 15 epochs instead of 5 every criterion is lower, and gw runs at 18.7-21.0% P@1 (supervised 21.4) cleared only
 0.12 (``bli_epochs15_ende.md``). A run below the margin therefore still passes when its criterion rises at least
 ``refined_null_lift`` (2.3) times as far above random maps' as the refined null does (:func:`udm.criteria.lift_ratio`,
-which needs no ceiling): those runs rose 2.66-2.78 times as far, the 83 failed runs the committed studies record
+which needs no ceiling): those runs rose 2.66-2.78 times as far, every failed run the committed studies record
 it for 1.10-1.92 times (the highest on 15-epoch en-es vectors, ``bli_none_enes_epochs15*.md``), and the rescue
 changes no other committed run's flag (``experiments/results/criterion_audit.md``); the rule is
 :func:`udm.criteria.refined_null_check`.
