@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bli_core import SUCCESS_P1, SUPERVISED_CELLS, script_command, spearman, write_report  # noqa: E402
 
 from udm.aligners.unsupervised import UnsupervisedAligner  # noqa: E402
-from udm.criteria import lift_ratio, refined_null_check  # noqa: E402
+from udm.criteria import refined_null_check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,8 +216,15 @@ def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]
     failures, and the runs the rescue passes: those below the share that clear ``lift_needed`` (flagged by the code
     of their day where it predates the rescue; the later checks, which such runs then meet, are not replayed)."""
     judged = [r for r in rows if r.get("refined_null") is not None and r.get("null_mean") is not None]
+    below, rescued = [], []
     for r in judged:
-        r["lift"] = lift_ratio(r["criterion"], r["refined_null"], r["null_mean"])
+        failed, terms = refined_null_check(r["criterion"], r["refined_null"], r["null_mean"], lift_needed=lift_needed,
+                                           margin=r.get("headroom_needed") or UnsupervisedAligner.refined_null_margin)
+        r["lift"] = terms["criterion_lift_ratio"]
+        if r.get("headroom_share") is not None and terms["criterion_headroom_share"] < terms["criterion_headroom_needed"]:
+            below.append(r)
+            if not failed:
+                rescued.append(r)
     lines = ["\n## The refined-null check: headroom share and lift ratio\n",
              "Runs whose report records the random maps' criterion and the refined null's (a random orthogonal start "
              "put through the same refinement): `share` = the run's criterion above the refined null as a share of the "
@@ -231,16 +238,6 @@ def lift_section(rows: list[dict], lift_needed: float) -> tuple[list[str], dict]
             sh, li = sorted(r["headroom_share"] for r in rs if r.get("headroom_share") is not None), sorted(r["lift"] for r in rs)
             summary[label] = {"runs": len(rs), "lift_min": li[0], "lift_max": li[-1]}
             lines.append(f"| {label} | {len(rs)} | {sh[0]:.3f} | {sh[-1]:.3f} | {li[0]:.2f} | {li[-1]:.2f} |")
-    below, rescued = [], []
-    for r in judged:
-        if r.get("headroom_share") is None:
-            continue
-        failed, terms = refined_null_check(r["criterion"], r["refined_null"], r["null_mean"], lift_needed=lift_needed,
-                                           margin=r.get("headroom_needed") or UnsupervisedAligner.refined_null_margin)
-        if terms["criterion_headroom_share"] < terms["criterion_headroom_needed"]:
-            below.append(r)
-            if not failed:
-                rescued.append(r)
     summary["below_share"] = len(below)
     summary["rescued"] = [{k: r[k] for k in ("file", "setting", "method", "seed", "p1", "headroom_share", "lift")}
                           for r in rescued]
