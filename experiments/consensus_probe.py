@@ -26,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from probe_common import (find_cached, fmt, gold_translations, log_row, probe_meta, report_header,  # noqa: E402
-                          read_study, study_vectors, write_probe_report)
+                          read_study, study_procrustes, study_vectors, write_probe_report)
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
-from udm.aligners.supervised import ProcrustesAligner  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.refinement import induce_dictionary  # noqa: E402
@@ -110,10 +109,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     for v, lex in seeds:  # the train lexicon last: the supervised reference through the same two pipelines
         row = {"min_votes": v, "seed_dictionary": f">= {v} votes" if v else "train lexicon (supervised)",
                "pairs": len(lex.restrict(src, tgt)), "correct": n_correct(lex.restrict(src, tgt).pairs)}
-        for label, kw in (("procrustes", {"refine_iters": 0, "reweight": False}),
-                          ("final", {"refine_iters": params["refine_iters"], "reweight": bool(params.get("reweight"))})):
+        for label in ("procrustes", "final"):
             t1 = time.time()
-            m = ProcrustesAligner(seed=0, progress=False, **kw).fit(src, tgt, lex)
+            m = study_procrustes(params, final=label == "final").fit(src, tgt, lex)
             row[f"p1_{label}"] = evaluate_mapping(m, src, tgt, test, methods=("csls",)).get("csls", 1)
             row[f"criterion_{label}"] = muse_criterion(m.transform(src.vectors), m.prepare_target(tgt.vectors))
             row[f"seconds_{label}"] = time.time() - t1

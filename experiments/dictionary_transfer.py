@@ -28,11 +28,10 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from probe_common import (ROOT, difference_cells, find_cached, fmt, gold_translations, log_row, probe_meta,  # noqa: E402
-                          read_study, report_header, study_vectors)
+                          read_study, report_header, study_procrustes, study_vectors)
 from bli_core import write_report  # noqa: E402
 
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
-from udm.aligners.supervised import ProcrustesAligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.significance import compare_reports, compare_runs  # noqa: E402
 
@@ -112,10 +111,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         seeds = induced.restrict(src, tgt)
         correct = sum(1 for s, t in induced.pairs if t in gold.get(s, ()))
         listed = sum(1 for s, _ in induced.pairs if s in gold)
-        aligner = ProcrustesAligner(seed=cell["seed"], progress=False, refine_iters=params["refine_iters"],
-                                    reweight=bool(params.get("reweight")),
-                                    **({"refine_rank": params["refine_rank"]} if params.get("refine_rank") else {}))
-        fitted = aligner.fit(src, tgt, seeds)
+        fitted = study_procrustes(params, cell["seed"]).fit(src, tgt, seeds)
         rep = evaluate_mapping(fitted, src, tgt, test, methods=("csls",))
         reports.append(rep)
         cmp = compare_reports(rep, ref, "csls", 1)

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bli_core import script_command, write_report  # noqa: E402
 from udm import Embeddings, Lexicon, evaluate_mapping, get_aligner  # noqa: E402
+from udm.aligners.supervised import ProcrustesAligner  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.mapping import Mapping  # noqa: E402
 from udm.normalize import normalize  # noqa: E402
@@ -103,6 +104,16 @@ def study_vectors(study: dict, setting: dict, cache: Path) -> tuple[Embeddings, 
     n = study["meta"]["params"]["max_vocab"]
     return tuple(Embeddings.load(find_cached(setting["vectors"][side]["path"], cache, "vectors")).top(n)
                  for side in ("src", "tgt"))
+
+
+def study_procrustes(params: dict, seed: int = 0, *, final: bool = True) -> ProcrustesAligner:
+    """Procrustes configured as a run_bli study's supervised cell (its refinement steps and rank, ``--reweight``);
+    ``final=False`` gives plain Procrustes, no refinement and no final map."""
+    if not final:
+        return ProcrustesAligner(seed=seed, progress=False, refine_iters=0, reweight=False)
+    return ProcrustesAligner(seed=seed, progress=False, refine_iters=params["refine_iters"],
+                             reweight=bool(params.get("reweight")),
+                             **({"refine_rank": params["refine_rank"]} if params.get("refine_rank") else {}))
 
 
 def gold_translations(lexicon: Lexicon) -> dict[str, set[str]]:

@@ -1032,6 +1032,51 @@ def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipelin
         cp.main(argv + ["--votes", "ten"])
 
 
+def test_cross_training_consensus_votes_across_vector_trainings_and_compares_with_supervised(tmp_path):
+    """The cross-training vote takes each training's majority dictionary (runs on the same vector files pooled),
+    keeps the pairs enough trainings share, fits the --to study's supervised pipeline on each, and compares every
+    row with the train lexicon's fit word by word."""
+    import copy
+    import json
+    import shutil
+
+    import cross_training_consensus as ctc
+
+    assert ctc.majority([[("a", "x"), ("b", "y")], [("a", "x")], [("c", "z")]]).pairs == [("a", "x")]
+    study, setting, _, _, good, noisy = _cipher_study_maps(tmp_path, 0.3)
+    for key, m in (("good", good), ("noisy", noisy)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+    setting["cells"] = [{"method": "gw", "seed": 1, "status": "ok", "cell": "good", "p1": 0.99}]
+    study["meta"] = {"params": {"max_vocab": 10 ** 6, "refine_iters": 1, "reweight": False}}
+    other = copy.deepcopy(study)  # a second training: the same vectors under other file names, one noisy run
+    (tmp_path / "copy").mkdir()
+    for side in ("src", "tgt"):
+        vec = Path(setting["vectors"][side]["path"])
+        shutil.copy(vec, tmp_path / "copy" / f"{side}-{vec.name}")
+        other["settings"][0]["vectors"][side]["path"] = str(tmp_path / "copy" / f"{side}-{vec.name}")
+    other["settings"][0]["cells"] = [{"method": "gw", "seed": 1, "status": "ok", "cell": "noisy", "p1": 0.5}]
+    paths = []
+    for name, s in (("a.json", study), ("b.json", other)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(s))
+    argv = ["--study", str(paths[0]), "--study", str(paths[1]), "--to", str(paths[0]), "--cache-dir", str(tmp_path),
+            "--out-dir", str(tmp_path), "--max-rank", "500", "--name", "ctc"]
+    assert ctc.main(argv) == 0
+    rows = {r["seed_dictionary"]: r for r in json.loads((tmp_path / "ctc.json").read_text())["rows"]}
+    assert list(rows) == ["training 1 alone", "training 2 alone", ">= 2 of 2 trainings", ">= 1 of 2 trainings",
+                          "train lexicon (supervised)"]
+    both, noisy_alone = rows[">= 2 of 2 trainings"], rows["training 2 alone"]
+    assert both["pairs"] <= min(rows["training 1 alone"]["pairs"], noisy_alone["pairs"]) < rows[">= 1 of 2 trainings"]["pairs"]
+    assert both["correct"] / both["pairs"] > noisy_alone["correct"] / noisy_alone["pairs"]  # the vote drops the noise
+    assert both["p1"] > 0.9 and rows["train lexicon (supervised)"]["p_value"] == 1.0
+    assert "| >= 2 of 2 trainings | " in (tmp_path / "ctc.md").read_text()
+    with pytest.raises(SystemExit, match="1 vector training.s.; a vote across trainings needs two"):
+        ctc.main(argv[:2] + argv[4:])
+    (tmp_path / "cells" / "noisy.mapping.npz").unlink()
+    with pytest.raises(SystemExit, match="no gw run of b.json kept a mapping"):
+        ctc.main(argv)
+
+
 def test_null_probe_self_learns_random_starts_and_compares_the_kept_maps(tmp_path, monkeypatch):
     """The null probe puts random starts through the failure check's self-learned null, then reports each cell's
     headroom share against it and how many top translations its kept map shares with the nulls."""

@@ -1,0 +1,172 @@
+"""Does a vote across separately trained vector sets of the same corpora give a better seed dictionary? Measured.
+
+On en-de the unsupervised maps stop below the supervised map of the vectors they are fitted on, yet a dictionary
+induced on one vector training and carried to another reaches that other training's supervised level
+(``dictionary_transfer.py``). A vote over ten seeds of one training gained nothing (``consensus_probe.py``): runs on
+the same vectors share their errors. Runs on different trainings (other epochs, other character n-grams) may not.
+
+This reads several ``run_bli.py`` studies of one pair whose unsupervised runs kept their mappings; studies on the
+same vector files are one training (their runs pooled). Each run induces the refinement's dictionary (CSLS mutual
+nearest neighbours among the top ``--max-rank`` words a side) on its own vectors; a training's dictionary is the
+pairs at least half its runs induce. Each training's dictionary alone, then the pairs at least V trainings share
+(V = the number of trainings down to 1), seed the supervised pipeline of the ``--to`` study on its vectors
+(Procrustes, its refinement steps and rank, the multi-step final map if it used ``--reweight``); so does its train
+lexicon, the supervised reference, and every row is compared with that reference word by word (exact McNemar).
+No gold pair enters an unsupervised row's fit; the gold lexicon only scores them and counts correct pairs::
+
+    python experiments/cross_training_consensus.py --study experiments/results/bli_subwords56_epochs15_ende.json \\
+        --study experiments/results/bli_subwords_ende_plain.json --study experiments/results/bli_subwords56_ende.json \\
+        --to experiments/results/bli_subwords56_epochs15_ende.json --name cross_training_consensus_ende
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+from consensus_probe import consensus, vote  # noqa: E402
+from probe_common import (difference_cells, find_cached, fmt, gold_translations, log_row, probe_meta,  # noqa: E402
+                          read_study, report_header, study_procrustes, study_vectors, write_probe_report)
+from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
+from udm.criteria import muse_criterion  # noqa: E402
+from udm.errors import UdmError  # noqa: E402
+from udm.significance import compare_reports  # noqa: E402
+
+
+def first_setting(study: dict, path: str, sid: Optional[str]) -> dict:
+    """The study's setting ``sid`` (default: its first); one line and an exit when it has none such."""
+    for s in study["settings"]:
+        if sid is None or s.get("id") == sid:
+            return s
+    raise SystemExit(f"error: {path} has no setting {sid!r}" if sid else f"error: {path} has no settings")
+
+
+def vector_key(setting: dict) -> tuple[str, str]:
+    """The names of a setting's two vector files: runs on the same files belong to one training."""
+    return tuple(setting["vectors"][side]["path"].rsplit("/", 1)[-1] for side in ("src", "tgt"))
+
+
+def majority(dictionaries: list[list[tuple[str, str]]]) -> Lexicon:
+    """The pairs at least half of one training's runs induce (all of them when it has one run)."""
+    return consensus(vote(dictionaries), (len(dictionaries) + 1) // 2)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", action="append", required=True,
+                    help="a run_bli.py study JSON whose unsupervised runs kept their mappings (repeat; at least two trainings)")
+    ap.add_argument("--to", required=True, help="the study whose vectors, test split and supervised pipeline are used")
+    ap.add_argument("--setting", help="setting id in every study, e.g. en-de/none/1 (default: each study's first)")
+    ap.add_argument("--method", default="gw", help="the unsupervised method whose runs vote (default gw)")
+    ap.add_argument("--max-rank", type=int, default=5000, help="induce each run's dictionary among this many words")
+    ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
+    ap.add_argument("--name", default="cross_training_consensus")
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
+    args = ap.parse_args(argv)
+    t0, cache = time.time(), Path(args.cache_dir)
+
+    trainings: dict[tuple[str, str], dict] = {}  # vector files -> {studies, study, setting, cells by cell key}
+    for path in args.study:
+        study = read_study(path)
+        setting = first_setting(study, path, args.setting)
+        t = trainings.setdefault(vector_key(setting), {"studies": [], "study": study, "setting": setting, "cells": {}})
+        t["studies"].append(Path(path).name)
+        for c in setting.get("cells", []):
+            if c.get("method") == args.method and c.get("status") == "ok" and c.get("cell") \
+                    and (cache / "cells" / f"{c['cell']}.mapping.npz").is_file():
+                t["cells"][c["cell"]] = c
+    for key, t in trainings.items():
+        if not t["cells"]:
+            raise SystemExit(f"error: no {args.method} run of {', '.join(t['studies'])} kept a mapping "
+                             "(run_bli.py --need-mappings keeps them)")
+    if len(trainings) < 2:
+        raise SystemExit(f"error: the studies name {len(trainings)} vector training(s); a vote across trainings needs two")
+    to_study = read_study(args.to)
+    to_setting = first_setting(to_study, args.to, args.setting)
+    params = to_study["meta"]["params"]
+    try:
+        src, tgt = study_vectors(to_study, to_setting, cache)
+        train = Lexicon.load(find_cached(to_setting["train_lexicon"], cache, "lexicons"))
+        test = Lexicon.load(find_cached(to_setting["test_lexicon"], cache, "lexicons"))
+    except (UdmError, OSError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    gold = gold_translations(Lexicon(train.pairs + test.pairs))
+
+    def n_correct(pairs) -> int:
+        return sum(t in gold.get(s, ()) for s, t in pairs)
+
+    summaries, dictionaries = [], []
+    for key, t in trainings.items():
+        try:
+            t_src, t_tgt = study_vectors(t["study"], t["setting"], cache)
+        except (UdmError, OSError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+        runs = sorted(t["cells"].values(), key=lambda c: (c["seed"], c["cell"]))
+        induced = [Mapping.load(cache / "cells" / f"{c['cell']}.mapping.npz")
+                   .induced_lexicon(t_src, t_tgt, max_rank=args.max_rank).pairs for c in runs]
+        lex = majority(induced)
+        dictionaries.append(lex.pairs)
+        summaries.append({"training": " / ".join(key), "studies": t["studies"], "runs": len(runs),
+                          "run_p1": [c.get("p1") for c in runs], "pairs": len(lex), "correct": n_correct(lex.pairs),
+                          "target": key == vector_key(to_setting)})
+        log_row({k: v for k, v in summaries[-1].items() if k != "run_p1"})
+    votes = vote(dictionaries)
+    seeds = [(f"training {i + 1} alone", Lexicon(d)) for i, d in enumerate(dictionaries)]
+    seeds += [(f">= {v} of {len(dictionaries)} trainings", consensus(votes, v)) for v in range(len(dictionaries), 0, -1)]
+    seeds.append(("train lexicon (supervised)", train))
+
+    fitted = []
+    for label, lex in seeds:
+        t1 = time.time()
+        used = lex.restrict(src, tgt)
+        m = study_procrustes(params).fit(src, tgt, used)
+        report = evaluate_mapping(m, src, tgt, test, methods=("csls",))
+        fitted.append(({"seed_dictionary": label, "pairs": len(used), "correct": n_correct(used.pairs),
+                        "p1": report.get("csls", 1),
+                        "criterion": muse_criterion(m.transform(src.vectors), m.prepare_target(tgt.vectors)),
+                        "seconds": time.time() - t1}, report))
+        log_row(fitted[-1][0])
+    reference = fitted[-1][1]
+    rows = [{**row, **compare_reports(report, reference, "csls", 1).to_dict()} for row, report in fitted]
+
+    final_step = "Procrustes + %d refinement steps%s%s" % (
+        params["refine_iters"], f" (rank {params['refine_rank']})" if params.get("refine_rank") else "",
+        " + the multi-step final map" if params.get("reweight") else "")
+    meta = probe_meta("cross_training_consensus.py", argv, t0, studies=list(args.study), to=Path(args.to).name,
+                      setting=to_setting["id"], method=args.method, max_rank=args.max_rank, final_step=final_step,
+                      trainings=summaries)
+    lines = report_header(f"A vote across {len(trainings)} vector trainings as a seed dictionary ({to_setting['id']})",
+                          "cross_training_consensus.py", meta)
+    lines += [f"- fitted on `{Path(args.to).name}` ({' / '.join(vector_key(to_setting))}): {final_step}, seeded with "
+              f"each dictionary; CSLS P@1 (%) on its test split ({len(test.golds)} words), each row against the last "
+              "(the same pipeline on the train lexicon) word by word, exact McNemar",
+              f"- each run's dictionary: CSLS mutual nearest neighbours among the top {args.max_rank} words a side, "
+              "under its kept map, on its own vectors; a training's dictionary: the pairs at least half its runs induce",
+              "- correct = pairs the gold lexicon (train + test) lists, a diagnostic only; pairs = pairs of words both "
+              "target vocabularies hold; criterion = MUSE criterion (dictionary-free)\n",
+              "| training | vector files | studies | runs (P@1 there) | dictionary pairs | correct |",
+              "|---|---|---|---|---|---|"]
+    for i, s in enumerate(summaries):
+        p1s = ", ".join(fmt(None if p is None else 100 * p, 1) for p in s["run_p1"])
+        lines.append(f"| {i + 1}{' (the fitted one)' if s['target'] else ''} | {s['training']} | "
+                     f"{', '.join(s['studies'])} | {s['runs']} ({p1s}) | {s['pairs']} | {s['correct']} |")
+    lines += ["", "| seed dictionary | pairs | correct | P@1 | criterion | A - B | 95% CI | p | seconds |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff, ci = difference_cells(r)
+        last = r is rows[-1]
+        lines.append(f"| {r['seed_dictionary']} | {r['pairs']} | {r['correct']} | {fmt(100 * r['p1'], 1)} | "
+                     f"{fmt(r['criterion'], 5)} | {'-' if last else diff} | {'-' if last else ci} | "
+                     f"{'-' if last else format(r['p_value'], '.3g')} | {fmt(r['seconds'], 0)} |")
+    write_probe_report(args, meta, rows, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
