@@ -8,7 +8,7 @@ the same vectors share their errors. Runs on different trainings (other epochs, 
 This reads several ``run_bli.py`` studies of one pair whose unsupervised runs kept their mappings; studies on the
 same vector files are one training (their runs pooled). Each run induces the refinement's dictionary (CSLS mutual
 nearest neighbours among the top ``--max-rank`` words a side) on its own vectors; a training's dictionary is the
-pairs at least half its runs induce. Each training's dictionary alone, then the pairs at least V trainings share
+pairs at least half its runs induce (``--run-share``). Each training's dictionary alone, then the pairs at least V trainings share
 (V = the number of trainings down to 1), seed the supervised pipeline of the ``--to`` study on its vectors
 (Procrustes, its refinement steps and rank, the multi-step final map if it used ``--reweight``); so does its train
 lexicon, the supervised reference, and every row is compared with that reference word by word (exact McNemar).
@@ -21,6 +21,7 @@ No gold pair enters an unsupervised row's fit; the gold lexicon only scores them
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -52,9 +53,9 @@ def vector_key(setting: dict) -> tuple[str, str]:
     return tuple(setting["vectors"][side]["path"].rsplit("/", 1)[-1] for side in ("src", "tgt"))
 
 
-def majority(dictionaries: list[list[tuple[str, str]]]) -> Lexicon:
-    """The pairs at least half of one training's runs induce (all of them when it has one run)."""
-    return consensus(vote(dictionaries), (len(dictionaries) + 1) // 2)
+def training_dictionary(dictionaries: list[list[tuple[str, str]]], share: float = 0.5) -> Lexicon:
+    """The pairs at least ``share`` of one training's runs induce (at least one run; ``share=0``: their union)."""
+    return consensus(vote(dictionaries), max(1, math.ceil(share * len(dictionaries) - 1e-9)))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -65,10 +66,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--setting", help="setting id in every study, e.g. en-de/none/1 (default: each study's first)")
     ap.add_argument("--method", default="gw", help="the unsupervised method whose runs vote (default gw)")
     ap.add_argument("--max-rank", type=int, default=5000, help="induce each run's dictionary among this many words")
+    ap.add_argument("--run-share", type=float, default=0.5,
+                    help="a training's dictionary: the pairs at least this share of its runs induce (default 0.5; 0: any run)")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
     ap.add_argument("--name", default="cross_training_consensus")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments" / "results"))
     args = ap.parse_args(argv)
+    if not 0 <= args.run_share <= 1:
+        ap.error(f"--run-share {args.run_share}: expected a share between 0 and 1")
     t0, cache = time.time(), Path(args.cache_dir)
 
     trainings: dict[tuple[str, str], dict] = {}  # vector files -> {studies, study, setting, cells by cell key}
@@ -110,7 +115,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         runs = sorted(t["cells"].values(), key=lambda c: (c["seed"], c["cell"]))
         induced = [Mapping.load(cache / "cells" / f"{c['cell']}.mapping.npz")
                    .induced_lexicon(t_src, t_tgt, max_rank=args.max_rank).pairs for c in runs]
-        lex = majority(induced)
+        lex = training_dictionary(induced, args.run_share)
         dictionaries.append(lex.pairs)
         summaries.append({"training": " / ".join(key), "studies": t["studies"], "runs": len(runs),
                           "run_p1": [c.get("p1") for c in runs], "pairs": len(lex), "correct": n_correct(lex.pairs),
@@ -139,7 +144,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         params["refine_iters"], f" (rank {params['refine_rank']})" if params.get("refine_rank") else "",
         " + the multi-step final map" if params.get("reweight") else "")
     meta = probe_meta("cross_training_consensus.py", argv, t0, studies=list(args.study), to=Path(args.to).name,
-                      setting=to_setting["id"], method=args.method, max_rank=args.max_rank, final_step=final_step,
+                      setting=to_setting["id"], method=args.method, max_rank=args.max_rank, run_share=args.run_share,
+                      final_step=final_step,
                       trainings=summaries)
     lines = report_header(f"A vote across {len(trainings)} vector trainings as a seed dictionary ({to_setting['id']})",
                           "cross_training_consensus.py", meta)
@@ -147,7 +153,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"each dictionary; CSLS P@1 (%) on its test split ({len(test.golds)} words), each row against the last "
               "(the same pipeline on the train lexicon) word by word, exact McNemar",
               f"- each run's dictionary: CSLS mutual nearest neighbours among the top {args.max_rank} words a side, "
-              "under its kept map, on its own vectors; a training's dictionary: the pairs at least half its runs induce",
+              f"under its kept map, on its own vectors; a training's dictionary: the pairs at least {args.run_share:g} of its "
+              "runs induce (at least one run)",
               "- correct = pairs the gold lexicon (train + test) lists, a diagnostic only; pairs = pairs of words both "
               "target vocabularies hold; criterion = MUSE criterion (dictionary-free)\n",
               "| training | vector files | studies | runs (P@1 there) | dictionary pairs | correct |",

@@ -1042,7 +1042,9 @@ def test_cross_training_consensus_votes_across_vector_trainings_and_compares_wit
 
     import cross_training_consensus as ctc
 
-    assert ctc.majority([[("a", "x"), ("b", "y")], [("a", "x")], [("c", "z")]]).pairs == [("a", "x")]
+    runs = [[("a", "x"), ("b", "y")], [("a", "x")], [("c", "z")]]
+    assert ctc.training_dictionary(runs).pairs == [("a", "x")]  # at least half of three runs: two
+    assert len(ctc.training_dictionary(runs, 0).pairs) == 3 and ctc.training_dictionary(runs, 1).pairs == []
     study, setting, _, _, good, noisy = _cipher_study_maps(tmp_path, 0.3)
     for key, m in (("good", good), ("noisy", noisy)):
         m.save(tmp_path / "cells" / f"{key}.mapping.npz")
@@ -1070,6 +1072,8 @@ def test_cross_training_consensus_votes_across_vector_trainings_and_compares_wit
     assert both["correct"] / both["pairs"] > noisy_alone["correct"] / noisy_alone["pairs"]  # the vote drops the noise
     assert both["p1"] > 0.9 and rows["train lexicon (supervised)"]["p_value"] == 1.0
     assert "| >= 2 of 2 trainings | " in (tmp_path / "ctc.md").read_text()
+    with pytest.raises(SystemExit):
+        ctc.main(argv + ["--run-share", "1.5"])
     with pytest.raises(SystemExit, match="1 vector training.s.; a vote across trainings needs two"):
         ctc.main(argv[:2] + argv[4:])
     (tmp_path / "cells" / "noisy.mapping.npz").unlink()
