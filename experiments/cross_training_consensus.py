@@ -66,6 +66,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--setting", help="setting id in every study, e.g. en-de/none/1 (default: each study's first)")
     ap.add_argument("--method", default="gw", help="the unsupervised method whose runs vote (default gw)")
     ap.add_argument("--max-rank", type=int, default=5000, help="induce each run's dictionary among this many words")
+    ap.add_argument("--aligner-seed", type=int,
+                    help="use only the run of this aligner seed in each training (a replicate of the vote per seed)")
     ap.add_argument("--run-share", type=float, default=0.5,
                     help="a training's dictionary: the pairs at least this share of its runs induce (default 0.5; 0: any run)")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
@@ -84,11 +86,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         t["studies"].append(Path(path).name)
         for c in setting.get("cells", []):
             if c.get("method") == args.method and c.get("status") == "ok" and c.get("cell") \
+                    and args.aligner_seed in (None, c.get("seed")) \
                     and (cache / "cells" / f"{c['cell']}.mapping.npz").is_file():
                 t["cells"][c["cell"]] = c
     for key, t in trainings.items():
         if not t["cells"]:
-            raise SystemExit(f"error: no {args.method} run of {', '.join(t['studies'])} kept a mapping "
+            seed = "" if args.aligner_seed is None else f" with aligner seed {args.aligner_seed}"
+            raise SystemExit(f"error: no {args.method} run{seed} of {', '.join(t['studies'])} kept a mapping "
                              "(run_bli.py --need-mappings keeps them)")
     if len(trainings) < 2:
         raise SystemExit(f"error: the studies name {len(trainings)} vector training(s); a vote across trainings needs two")
@@ -145,6 +149,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         " + the multi-step final map" if params.get("reweight") else "")
     meta = probe_meta("cross_training_consensus.py", argv, t0, studies=list(args.study), to=Path(args.to).name,
                       setting=to_setting["id"], method=args.method, max_rank=args.max_rank, run_share=args.run_share,
+                      aligner_seed=args.aligner_seed,
                       final_step=final_step,
                       trainings=summaries)
     lines = report_header(f"A vote across {len(trainings)} vector trainings as a seed dictionary ({to_setting['id']})",

@@ -1074,6 +1074,8 @@ def test_cross_training_consensus_votes_across_vector_trainings_and_compares_wit
     assert "| >= 2 of 2 trainings | " in (tmp_path / "ctc.md").read_text()
     with pytest.raises(SystemExit):
         ctc.main(argv + ["--run-share", "1.5"])
+    with pytest.raises(SystemExit, match="no gw run with aligner seed 2 of a.json kept a mapping"):
+        ctc.main(argv + ["--aligner-seed", "2"])
     with pytest.raises(SystemExit, match="1 vector training.s.; a vote across trainings needs two"):
         ctc.main(argv[:2] + argv[4:])
     (tmp_path / "cells" / "noisy.mapping.npz").unlink()
