@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -37,7 +39,7 @@ from probe_common import (difference_cells, find_cached, fmt, gold_translations,
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
-from udm.significance import compare_reports  # noqa: E402
+from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 
 def first_setting(study: dict, path: str, sid: Optional[str]) -> dict:
@@ -68,6 +70,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--max-rank", type=int, default=5000, help="induce each run's dictionary among this many words")
     ap.add_argument("--aligner-seed", type=int,
                     help="use only the run of this aligner seed in each training (a replicate of the vote per seed)")
+    ap.add_argument("--draws", type=int, default=0,
+                    help="replicates: in each, one run drawn at random from each training (seeded by the draw's number); "
+                         "reports every draw and each rule pooled over the draws")
     ap.add_argument("--run-share", type=float, default=0.5,
                     help="a training's dictionary: the pairs at least this share of its runs induce (default 0.5; 0: any run)")
     ap.add_argument("--cache-dir", default=str(ROOT / "experiments" / "cache"))
@@ -110,48 +115,74 @@ def main(argv: Optional[list[str]] = None) -> int:
     def n_correct(pairs) -> int:
         return sum(t in gold.get(s, ()) for s, t in pairs)
 
-    summaries, dictionaries = [], []
+    summaries, induced = [], []  # per training: its runs' (cell, induced pairs)
     for key, t in trainings.items():
         try:
             t_src, t_tgt = study_vectors(t["study"], t["setting"], cache)
         except (UdmError, OSError) as exc:
             raise SystemExit(f"error: {exc}") from None
         runs = sorted(t["cells"].values(), key=lambda c: (c["seed"], c["cell"]))
-        induced = [Mapping.load(cache / "cells" / f"{c['cell']}.mapping.npz")
-                   .induced_lexicon(t_src, t_tgt, max_rank=args.max_rank).pairs for c in runs]
-        lex = training_dictionary(induced, args.run_share)
-        dictionaries.append(lex.pairs)
+        induced.append([(c, Mapping.load(cache / "cells" / f"{c['cell']}.mapping.npz")
+                         .induced_lexicon(t_src, t_tgt, max_rank=args.max_rank).pairs) for c in runs])
+        lex = training_dictionary([pairs for _, pairs in induced[-1]], args.run_share)
         summaries.append({"training": " / ".join(key), "studies": t["studies"], "runs": len(runs),
                           "run_p1": [c.get("p1") for c in runs], "pairs": len(lex), "correct": n_correct(lex.pairs),
                           "target": key == vector_key(to_setting)})
         log_row({k: v for k, v in summaries[-1].items() if k != "run_p1"})
-    votes = vote(dictionaries)
-    seeds = [(f"training {i + 1} alone", Lexicon(d)) for i, d in enumerate(dictionaries)]
-    seeds += [(f">= {v} of {len(dictionaries)} trainings", consensus(votes, v)) for v in range(len(dictionaries), 0, -1)]
-    seeds.append(("train lexicon (supervised)", train))
 
-    fitted = []
-    for label, lex in seeds:
+    def fit_seed(label: str, lex: Lexicon) -> tuple[dict, object]:
+        """The --to study's supervised pipeline seeded with ``lex``: its row (P@1, criterion) and its evaluation."""
         t1 = time.time()
         used = lex.restrict(src, tgt)
         m = study_procrustes(params).fit(src, tgt, used)
         report = evaluate_mapping(m, src, tgt, test, methods=("csls",))
-        fitted.append(({"seed_dictionary": label, "pairs": len(used), "correct": n_correct(used.pairs),
-                        "p1": report.get("csls", 1),
-                        "criterion": muse_criterion(m.transform(src.vectors), m.prepare_target(tgt.vectors)),
-                        "seconds": time.time() - t1}, report))
-        log_row(fitted[-1][0])
-    reference = fitted[-1][1]
-    rows = [{**row, **compare_reports(report, reference, "csls", 1).to_dict()} for row, report in fitted]
+        row = {"seed_dictionary": label, "pairs": len(used), "correct": n_correct(used.pairs), "p1": report.get("csls", 1),
+               "criterion": muse_criterion(m.transform(src.vectors), m.prepare_target(tgt.vectors)),
+               "seconds": time.time() - t1}
+        log_row(row)
+        return row, report
+
+    def fit_votes(dictionaries: list[list[tuple[str, str]]]) -> list[tuple[dict, object]]:
+        """Each training's dictionary alone, then the pairs at least V of them share, each through :func:`fit_seed`."""
+        votes = vote(dictionaries)
+        seeds = [(f"training {i + 1} alone", Lexicon(d)) for i, d in enumerate(dictionaries)]
+        seeds += [(f">= {v} of {len(dictionaries)} trainings", consensus(votes, v)) for v in range(len(dictionaries), 0, -1)]
+        return [fit_seed(label, lex) for label, lex in seeds]
+
+    supervised = fit_seed("train lexicon (supervised)", train)
+    reference = supervised[1]
+    draws = []
+    if args.draws:
+        labels, by_label, picked = None, {}, []
+        for d in range(1, args.draws + 1):
+            rng = np.random.default_rng(d)
+            chosen = [runs[int(rng.integers(len(runs)))] for runs in induced]
+            fitted = fit_votes([pairs for _, pairs in chosen])
+            labels = [row["seed_dictionary"] for row, _ in fitted]
+            for row, report in fitted:
+                by_label.setdefault(row["seed_dictionary"], []).append(report)
+            best, best_report = max(fitted, key=lambda f: f[0]["criterion"])
+            picked.append(best_report)
+            draws.append({"draw": d, "aligner_seeds": [c["seed"] for c, _ in chosen],
+                          "p1": {row["seed_dictionary"]: row["p1"] for row, _ in fitted}, "pick": best["seed_dictionary"],
+                          **compare_reports(best_report, reference, "csls", 1).to_dict()})
+        rows = [{"seed_dictionary": label, **compare_runs(by_label[label], reference, "csls", 1).to_dict(),
+                 "below": sum(compare_reports(r, reference, "csls", 1).p_value < 0.05
+                              and r.get("csls", 1) < reference.get("csls", 1) for r in by_label[label])}
+                for label in labels]
+        rows.append({"seed_dictionary": "the criterion's pick in each draw", **compare_runs(picked, reference, "csls", 1).to_dict(),
+                     "below": sum(d["p_value"] < 0.05 and d["difference"] < 0 for d in draws)})
+    else:
+        dictionaries = [training_dictionary([pairs for _, pairs in runs], args.run_share).pairs for runs in induced]
+        fitted = fit_votes(dictionaries) + [supervised]
+        rows = [{**row, **compare_reports(report, reference, "csls", 1).to_dict()} for row, report in fitted]
 
     final_step = "Procrustes + %d refinement steps%s%s" % (
         params["refine_iters"], f" (rank {params['refine_rank']})" if params.get("refine_rank") else "",
         " + the multi-step final map" if params.get("reweight") else "")
     meta = probe_meta("cross_training_consensus.py", argv, t0, studies=list(args.study), to=Path(args.to).name,
                       setting=to_setting["id"], method=args.method, max_rank=args.max_rank, run_share=args.run_share,
-                      aligner_seed=args.aligner_seed,
-                      final_step=final_step,
-                      trainings=summaries)
+                      aligner_seed=args.aligner_seed, draws=draws, final_step=final_step, trainings=summaries)
     lines = report_header(f"A vote across {len(trainings)} vector trainings as a seed dictionary ({to_setting['id']})",
                           "cross_training_consensus.py", meta)
     lines += [f"- fitted on `{Path(args.to).name}` ({' / '.join(vector_key(to_setting))}): {final_step}, seeded with "
@@ -168,14 +199,35 @@ def main(argv: Optional[list[str]] = None) -> int:
         p1s = ", ".join(fmt(None if p is None else 100 * p, 1) for p in s["run_p1"])
         lines.append(f"| {i + 1}{' (the fitted one)' if s['target'] else ''} | {s['training']} | "
                      f"{', '.join(s['studies'])} | {s['runs']} ({p1s}) | {s['pairs']} | {s['correct']} |")
-    lines += ["", "| seed dictionary | pairs | correct | P@1 | criterion | A - B | 95% CI | p | seconds |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        diff, ci = difference_cells(r)
-        last = r is rows[-1]
-        lines.append(f"| {r['seed_dictionary']} | {r['pairs']} | {r['correct']} | {fmt(100 * r['p1'], 1)} | "
-                     f"{fmt(r['criterion'], 5)} | {'-' if last else diff} | {'-' if last else ci} | "
-                     f"{'-' if last else format(r['p_value'], '.3g')} | {fmt(r['seconds'], 0)} |")
+    if draws:
+        sup_p1 = fmt(100 * reference.get("csls", 1), 1)
+        labels = [r["seed_dictionary"] for r in rows[:-1]]
+        lines += ["", f"{len(draws)} draws: in each, one run drawn at random from each training (numpy's default_rng seeded with "
+                  "the draw's number; a run may be drawn again), its dictionary the training's; every rule fitted; the "
+                  f"criterion's pick = the row with the highest MUSE criterion; supervised (train lexicon) {sup_p1}\n",
+                  "| draw | aligner seed per training | " + " | ".join(labels) + " | criterion's pick | its P@1 | A - B | p |",
+                  "|---|---|" + "---|" * len(labels) + "---|---|---|---|"]
+        for d in draws:
+            diff, _ = difference_cells(d)
+            lines.append(f"| {d['draw']} | {', '.join(str(x) for x in d['aligner_seeds'])} | "
+                         + " | ".join(fmt(100 * d["p1"][label], 1) for label in labels)
+                         + f" | {d['pick']} | {fmt(100 * d['p_a'], 1)} | {diff} | {d['p_value']:.3g} |")
+        lines += ["", "Each rule pooled over the draws against supervised, word by word (`udm.significance.compare_runs`); "
+                  "`below` = draws significantly below supervised (exact McNemar, 0.05)\n",
+                  "| rule | mean P@1 | supervised | A - B | 95% CI | p | below |", "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            diff, ci = difference_cells(r)
+            lines.append(f"| {r['seed_dictionary']} | {100 * r['p_a']:.2f} | {sup_p1} | {diff} | {ci} | {r['p_value']:.3g} | "
+                         f"{r['below']} of {len(draws)} |")
+    else:
+        lines += ["", "| seed dictionary | pairs | correct | P@1 | criterion | A - B | 95% CI | p | seconds |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            diff, ci = difference_cells(r)
+            last = r is rows[-1]
+            lines.append(f"| {r['seed_dictionary']} | {r['pairs']} | {r['correct']} | {fmt(100 * r['p1'], 1)} | "
+                         f"{fmt(r['criterion'], 5)} | {'-' if last else diff} | {'-' if last else ci} | "
+                         f"{'-' if last else format(r['p_value'], '.3g')} | {fmt(r['seconds'], 0)} |")
     write_probe_report(args, meta, rows, lines)
     return 0
 

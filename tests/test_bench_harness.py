@@ -1072,6 +1072,12 @@ def test_cross_training_consensus_votes_across_vector_trainings_and_compares_wit
     assert both["correct"] / both["pairs"] > noisy_alone["correct"] / noisy_alone["pairs"]  # the vote drops the noise
     assert both["p1"] > 0.9 and rows["train lexicon (supervised)"]["p_value"] == 1.0
     assert "| >= 2 of 2 trainings | " in (tmp_path / "ctc.md").read_text()
+    assert ctc.main(argv[:-1] + ["ctcd", "--draws", "2"]) == 0  # one run drawn per training: one run each here
+    report = json.loads((tmp_path / "ctcd.json").read_text())
+    picks = {r["seed_dictionary"]: r for r in report["rows"]}
+    assert [d["aligner_seeds"] for d in report["meta"]["draws"]] == [[1, 1], [1, 1]]
+    assert picks[">= 2 of 2 trainings"]["runs"] == 2 and picks["the criterion's pick in each draw"]["p_a"] > 0.9
+    assert "| rule | mean P@1 |" in (tmp_path / "ctcd.md").read_text()
     with pytest.raises(SystemExit):
         ctc.main(argv + ["--run-share", "1.5"])
     with pytest.raises(SystemExit, match="no gw run with aligner seed 2 of a.json kept a mapping"):
