@@ -12,6 +12,8 @@ pairs at least half its runs induce (``--run-share``). Each training's dictionar
 (V = the number of trainings down to 1), seed the supervised pipeline of the ``--to`` study on its vectors
 (Procrustes, its refinement steps and rank, the multi-step final map if it used ``--reweight``); so does its train
 lexicon, the supervised reference, and every row is compared with that reference word by word (exact McNemar).
+``--draws N`` repeats the vote N times with one run drawn at random from each training, and pools each rule (and
+the row the dictionary-free criterion picks in each draw) over the draws against the supervised reference.
 No gold pair enters an unsupervised row's fit; the gold lexicon only scores them and counts correct pairs::
 
     python experiments/cross_training_consensus.py --study experiments/results/bli_subwords56_epochs15_ende.json \\
@@ -81,6 +83,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     if not 0 <= args.run_share <= 1:
         ap.error(f"--run-share {args.run_share}: expected a share between 0 and 1")
+    if args.draws < 0:
+        ap.error(f"--draws {args.draws}: expected a number of replicates, 0 or more")
     t0, cache = time.time(), Path(args.cache_dir)
 
     trainings: dict[tuple[str, str], dict] = {}  # vector files -> {studies, study, setting, cells by cell key}

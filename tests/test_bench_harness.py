@@ -1080,6 +1080,8 @@ def test_cross_training_consensus_votes_across_vector_trainings_and_compares_wit
     assert "| rule | mean P@1 |" in (tmp_path / "ctcd.md").read_text()
     with pytest.raises(SystemExit):
         ctc.main(argv + ["--run-share", "1.5"])
+    with pytest.raises(SystemExit):
+        ctc.main(argv + ["--draws", "-1"])
     with pytest.raises(SystemExit, match="no gw run with aligner seed 2 of a.json kept a mapping"):
         ctc.main(argv + ["--aligner-seed", "2"])
     with pytest.raises(SystemExit, match="1 vector training.s.; a vote across trainings needs two"):
