@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from probe_common import (find_cached, fmt, gold_translations, log_row, probe_meta, report_header,  # noqa: E402
+from probe_common import (count_correct, find_cached, fmt, gold_translations, log_row, probe_meta, report_header,  # noqa: E402
                           read_study, study_procrustes, study_vectors, write_probe_report)
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
@@ -86,9 +86,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     gold = gold_translations(Lexicon(train.pairs + test.pairs))
 
-    def n_correct(pairs) -> int:
-        return sum(t in gold.get(s, ()) for s, t in pairs)
-
     runs, dictionaries = [], []
     for c in setting["cells"]:
         kept = cache / "cells" / f"{c.get('cell')}.mapping.npz"
@@ -98,7 +95,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         idx = induce_dictionary(m.transform(src.vectors), m.prepare_target(tgt.vectors), max_rank=args.max_rank)
         pairs = [(src.words[a], tgt.words[b]) for a, b in idx.tolist()]
         dictionaries.append(pairs)
-        runs.append({"seed": c["seed"], "p1": c.get("p1"), "pairs": len(pairs), "correct": n_correct(pairs)})
+        runs.append({"seed": c["seed"], "p1": c.get("p1"), "pairs": len(pairs), "correct": count_correct(pairs, gold)})
         log_row(runs[-1])
     if len(runs) < 2:
         raise SystemExit(f"error: {len(runs)} {args.method} run(s) of {setting['id']} kept a mapping; two are needed "
@@ -108,7 +105,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     seeds = [(v, consensus(votes, v)) for v in thresholds if v <= len(runs)] + [(None, train)]
     for v, lex in seeds:  # the train lexicon last: the supervised reference through the same two pipelines
         row = {"min_votes": v, "seed_dictionary": f">= {v} votes" if v else "train lexicon (supervised)",
-               "pairs": len(lex.restrict(src, tgt)), "correct": n_correct(lex.restrict(src, tgt).pairs)}
+               "pairs": len(lex.restrict(src, tgt)), "correct": count_correct(lex.restrict(src, tgt).pairs, gold)}
         for label in ("procrustes", "final"):
             t1 = time.time()
             m = study_procrustes(params, final=label == "final").fit(src, tgt, lex)

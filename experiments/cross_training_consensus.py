@@ -36,25 +36,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from consensus_probe import consensus, vote  # noqa: E402
-from probe_common import (difference_cells, find_cached, fmt, gold_translations, log_row, probe_meta,  # noqa: E402
-                          read_study, report_header, study_procrustes, study_vectors, write_probe_report)
+from probe_common import (count_correct, difference_cells, find_cached, first_setting, fmt,  # noqa: E402
+                          gold_translations, log_row, probe_meta, read_study, report_header, study_procrustes,
+                          study_vectors, vector_names, write_probe_report)
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
 from udm.criteria import muse_criterion  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 
-def first_setting(study: dict, path: str, sid: Optional[str]) -> dict:
-    """The study's setting ``sid`` (default: its first); one line and an exit when it has none such."""
-    for s in study["settings"]:
-        if sid is None or s.get("id") == sid:
-            return s
-    raise SystemExit(f"error: {path} has no setting {sid!r}" if sid else f"error: {path} has no settings")
-
-
-def vector_key(setting: dict) -> tuple[str, str]:
-    """The names of a setting's two vector files: runs on the same files belong to one training."""
-    return tuple(setting["vectors"][side]["path"].rsplit("/", 1)[-1] for side in ("src", "tgt"))
+def significantly_below(cmp: dict) -> bool:
+    """Whether a paired comparison (``to_dict`` of :func:`compare_reports`) puts A significantly below B (0.05)."""
+    return cmp["p_value"] < 0.05 and cmp["difference"] < 0
 
 
 def training_dictionary(dictionaries: list[list[tuple[str, str]]], share: float = 0.5) -> Lexicon:
@@ -87,11 +80,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error(f"--draws {args.draws}: expected a number of replicates, 0 or more")
     t0, cache = time.time(), Path(args.cache_dir)
 
-    trainings: dict[tuple[str, str], dict] = {}  # vector files -> {studies, study, setting, cells by cell key}
+    trainings: dict[str, dict] = {}  # vector file names -> {studies, study, setting, cells by cell key}
     for path in args.study:
         study = read_study(path)
         setting = first_setting(study, path, args.setting)
-        t = trainings.setdefault(vector_key(setting), {"studies": [], "study": study, "setting": setting, "cells": {}})
+        t = trainings.setdefault(vector_names(setting), {"studies": [], "study": study, "setting": setting, "cells": {}})
         t["studies"].append(Path(path).name)
         for c in setting.get("cells", []):
             if c.get("method") == args.method and c.get("status") == "ok" and c.get("cell") \
@@ -116,9 +109,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     gold = gold_translations(Lexicon(train.pairs + test.pairs))
 
-    def n_correct(pairs) -> int:
-        return sum(t in gold.get(s, ()) for s, t in pairs)
-
     summaries, induced = [], []  # per training: its runs' (cell, induced pairs)
     for key, t in trainings.items():
         try:
@@ -129,9 +119,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         induced.append([(c, Mapping.load(cache / "cells" / f"{c['cell']}.mapping.npz")
                          .induced_lexicon(t_src, t_tgt, max_rank=args.max_rank).pairs) for c in runs])
         lex = training_dictionary([pairs for _, pairs in induced[-1]], args.run_share)
-        summaries.append({"training": " / ".join(key), "studies": t["studies"], "runs": len(runs),
-                          "run_p1": [c.get("p1") for c in runs], "pairs": len(lex), "correct": n_correct(lex.pairs),
-                          "target": key == vector_key(to_setting)})
+        summaries.append({"training": key, "studies": t["studies"], "runs": len(runs),
+                          "run_p1": [c.get("p1") for c in runs], "pairs": len(lex), "correct": count_correct(lex.pairs, gold),
+                          "target": key == vector_names(to_setting)})
         log_row({k: v for k, v in summaries[-1].items() if k != "run_p1"})
 
     def fit_seed(label: str, lex: Lexicon) -> tuple[dict, object]:
@@ -140,7 +130,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         used = lex.restrict(src, tgt)
         m = study_procrustes(params).fit(src, tgt, used)
         report = evaluate_mapping(m, src, tgt, test, methods=("csls",))
-        row = {"seed_dictionary": label, "pairs": len(used), "correct": n_correct(used.pairs), "p1": report.get("csls", 1),
+        row = {"seed_dictionary": label, "pairs": len(used), "correct": count_correct(used.pairs, gold), "p1": report.get("csls", 1),
                "criterion": muse_criterion(m.transform(src.vectors), m.prepare_target(tgt.vectors)),
                "seconds": time.time() - t1}
         log_row(row)
@@ -171,11 +161,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                           "p1": {row["seed_dictionary"]: row["p1"] for row, _ in fitted}, "pick": best["seed_dictionary"],
                           **compare_reports(best_report, reference, "csls", 1).to_dict()})
         rows = [{"seed_dictionary": label, **compare_runs(by_label[label], reference, "csls", 1).to_dict(),
-                 "below": sum(compare_reports(r, reference, "csls", 1).p_value < 0.05
-                              and r.get("csls", 1) < reference.get("csls", 1) for r in by_label[label])}
+                 "below": sum(significantly_below(compare_reports(r, reference, "csls", 1).to_dict()) for r in by_label[label])}
                 for label in labels]
         rows.append({"seed_dictionary": "the criterion's pick in each draw", **compare_runs(picked, reference, "csls", 1).to_dict(),
-                     "below": sum(d["p_value"] < 0.05 and d["difference"] < 0 for d in draws)})
+                     "below": sum(significantly_below(d) for d in draws)})
     else:
         dictionaries = [training_dictionary([pairs for _, pairs in runs], args.run_share).pairs for runs in induced]
         fitted = fit_votes(dictionaries) + [supervised]
@@ -189,7 +178,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                       aligner_seed=args.aligner_seed, draws=draws, final_step=final_step, trainings=summaries)
     lines = report_header(f"A vote across {len(trainings)} vector trainings as a seed dictionary ({to_setting['id']})",
                           "cross_training_consensus.py", meta)
-    lines += [f"- fitted on `{Path(args.to).name}` ({' / '.join(vector_key(to_setting))}): {final_step}, seeded with "
+    lines += [f"- fitted on `{Path(args.to).name}` ({vector_names(to_setting)}): {final_step}, seeded with "
               f"each dictionary; CSLS P@1 (%) on its test split ({len(test.golds)} words), each row against the last "
               "(the same pipeline on the train lexicon) word by word, exact McNemar",
               f"- each run's dictionary: CSLS mutual nearest neighbours among the top {args.max_rank} words a side, "

@@ -27,8 +27,9 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_common import (ROOT, difference_cells, find_cached, fmt, gold_translations, log_row, probe_meta,  # noqa: E402
-                          read_study, report_header, study_procrustes, study_vectors)
+from probe_common import (ROOT, count_correct, difference_cells, find_cached, first_setting, fmt,  # noqa: E402
+                          gold_translations, log_row, probe_meta, read_study, report_header, study_procrustes,
+                          study_vectors, vector_names, vector_paths)
 from bli_core import write_report  # noqa: E402
 
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
@@ -36,16 +37,6 @@ from udm.errors import UdmError  # noqa: E402
 from udm.significance import compare_reports, compare_runs  # noqa: E402
 
 CACHE = ROOT / "experiments" / "cache"
-
-
-def vector_paths(setting: dict) -> tuple[str, str]:
-    """A study setting's two vector files (source, target): they identify the vectors its mappings were fitted on."""
-    return setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"]
-
-
-def vector_names(setting: dict) -> str:
-    """The file names of a study setting's two vector sets, for the report."""
-    return " / ".join(path.rsplit("/", 1)[-1] for path in vector_paths(setting))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -67,17 +58,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not path or not method:
             raise SystemExit(f"error: --from {source!r} is not STUDY_JSON:METHOD")
         study = read_study(path)
-        if not study["settings"]:
-            raise SystemExit(f"error: {path} has no settings")
-        setting = study["settings"][0]
+        setting = first_setting(study, path)
         runs = [c for c in setting.get("cells", []) if c.get("method") == method and c.get("status") == "ok"]
         if not runs:
             raise SystemExit(f"error: need ok {method} cells in {path}")
         sources.append((path, method, study, setting, runs))
     to_study = read_study(args.target)
-    if not to_study["settings"]:
-        raise SystemExit(f"error: {args.target} has no settings")
-    to_setting = to_study["settings"][0]
+    to_setting = first_setting(to_study, args.target)
     params = to_study["meta"]["params"]
     sup = [c for c in to_setting.get("cells", []) if c.get("method") == "procrustes" and c.get("status") == "ok"]
     if not sup:
@@ -109,7 +96,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         bal_src, bal_tgt = from_vectors[from_paths]
         induced = mapping.induced_lexicon(bal_src, bal_tgt, max_rank=args.rank)
         seeds = induced.restrict(src, tgt)
-        correct = sum(1 for s, t in induced.pairs if t in gold.get(s, ()))
+        correct = count_correct(induced.pairs, gold)
         listed = sum(1 for s, _ in induced.pairs if s in gold)
         fitted = study_procrustes(params, cell["seed"]).fit(src, tgt, seeds)
         rep = evaluate_mapping(fitted, src, tgt, test, methods=("csls",))

@@ -98,6 +98,24 @@ def read_study(path: str) -> dict:
     return study
 
 
+def first_setting(study: dict, path: str, sid: Optional[str] = None) -> dict:
+    """The study's setting ``sid`` (default: its first); one line and an exit when it has none such."""
+    for s in study["settings"]:
+        if sid is None or s.get("id") == sid:
+            return s
+    raise SystemExit(f"error: {path} has no setting {sid!r}" if sid else f"error: {path} has no settings")
+
+
+def vector_paths(setting: dict) -> tuple[str, str]:
+    """A study setting's two vector files (source, target): they identify the vectors its mappings were fitted on."""
+    return setting["vectors"]["src"]["path"], setting["vectors"]["tgt"]["path"]
+
+
+def vector_names(setting: dict) -> str:
+    """The file names of a study setting's two vector sets (the same in any checkout's cache), for keys and reports."""
+    return " / ".join(path.rsplit("/", 1)[-1] for path in vector_paths(setting))
+
+
 def study_vectors(study: dict, setting: dict, cache: Path) -> tuple[Embeddings, Embeddings]:
     """A run_bli setting's source and target vectors (found in ``cache``), its top ``max_vocab`` words as the
     study loaded them."""
@@ -122,6 +140,11 @@ def gold_translations(lexicon: Lexicon) -> dict[str, set[str]]:
     for a, b in lexicon.pairs:
         gold.setdefault(a, set()).add(b)
     return gold
+
+
+def count_correct(pairs, gold: dict[str, set[str]]) -> int:
+    """How many (source, target) word pairs ``gold`` (:func:`gold_translations`) lists: a dictionary's correct pairs."""
+    return sum(t in gold.get(s, ()) for s, t in pairs)
 
 
 def probe_meta(script: str, argv: Optional[list[str]], t_start: float, **extra: Any) -> dict:
