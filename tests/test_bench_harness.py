@@ -994,6 +994,47 @@ def test_paired_test_compares_kept_mappings_and_checks_recorded_scores(tmp_path)
     assert [(r["method"], r["verdict"]) for r in rows] == [("procrustes", "not significant"), ("wp", "better")]
 
 
+def test_paired_test_recorded_compares_the_hits_a_study_recorded_without_its_cache(tmp_path):
+    """--recorded compares the per-word hits the study JSON holds: the same verdicts as rescoring the kept
+    mappings, with no cell cache; a cell without hits, or with hits on other test words, is listed, not compared."""
+    import json
+
+    import paired_test
+    from udm import Lexicon, evaluate_mapping
+    from udm.evaluate import pack_hits
+
+    study, setting, src, tgt, good, noisy = _cipher_study_maps(tmp_path, 0.3)
+    test = Lexicon.load(setting["test_lexicon"])
+    cells = []
+    for key, method, m in (("base", "procrustes", good), ("run1", "wp", noisy), ("run2", "wp", good)):
+        m.save(tmp_path / "cells" / f"{key}.mapping.npz")
+        rep = evaluate_mapping(m, src, tgt, test)
+        cells.append({"method": method, "seed": len(cells), "status": "ok", "cell": key, "p1": rep.get("csls", 1),
+                      "hits": pack_hits(rep)})
+    shifted = {**cells[2]["hits"], "words_sha256": "another-split"}
+    cells += [{**cells[1], "seed": 8, "cell": "nohits", "hits": None}, {**cells[2], "seed": 9, "hits": shifted}]
+    setting["cells"] = cells
+    study["meta"] = {"params": {"max_vocab": 10 ** 6}}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    common = ["--study", str(path), "--out-dir", str(tmp_path)]
+    assert paired_test.main(common + ["--cache-dir", str(tmp_path), "--name", "rescored"]) == 0
+    assert paired_test.main(common + ["--cache-dir", str(tmp_path / "absent"), "--recorded", "--name", "recorded"]) == 0
+    rescored, recorded = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("rescored", "recorded"))
+    fields = ("seed", "p_a", "p_b", "only_a", "only_b", "p_value", "verdict")
+    assert [tuple(r[f] for f in fields) for r in recorded["rows"]] == [tuple(r[f] for f in fields)
+                                                                      for r in rescored["rows"] if r["seed"] in (1, 2)]
+    assert [r["reproduced"] for r in recorded["rows"]] == [None, None]
+    assert recorded["meta"]["pooled"][0]["difference"] == pytest.approx(recorded["rows"][0]["difference"] / 2)
+    md = (tmp_path / "recorded.md").read_text()
+    assert "| recorded |" in md and "`--recorded`: no mapping rescored" in md
+    assert "wp seed 8: recorded no per-word hits" in md and "wp seed 9: recorded hits on other test words" in md
+    setting["cells"][0]["hits"] = None  # no baseline hits: the setting is listed, not compared
+    path.write_text(json.dumps(study))
+    paired_test.main(common + ["--recorded", "--name", "nobase"])
+    assert "the procrustes cell recorded no per-word hits" in (tmp_path / "nobase.md").read_text()
+
+
 def test_consensus_probe_votes_runs_dictionaries_and_fits_the_supervised_pipeline_on_them(tmp_path):
     """The consensus probe induces a dictionary from each run's kept mapping, keeps the pairs enough runs agree on,
     fits Procrustes (+ refinement) on them with no gold pairs, and reports P@1 and the criterion per threshold."""

@@ -120,6 +120,10 @@ def test_packed_hits_round_trip_and_compare_as_the_reports_do():
         unpack_hits({"n": 20, "bits": "ff"})
     with pytest.raises(UdmError, match="same test words"):
         compare_hits([unpack_hits(pack_hits(half))], unpack_hits(pb))
+    from udm.significance import compare_hit_pair  # one run against one baseline, from stored hits
+    assert compare_hit_pair(unpack_hits(pa), unpack_hits(pb)) == compare_reports(a, b)
+    with pytest.raises(UdmError, match="same test words"):
+        compare_hit_pair(unpack_hits(pack_hits(half)), unpack_hits(pb))
 
 
 def test_compare_trainings_weights_each_training_once_against_its_own_baseline():

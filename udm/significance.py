@@ -77,7 +77,14 @@ def _paired_hits(a: BLIReport, b: BLIReport, method: str, k: int) -> tuple[np.nd
 
 def compare_reports(a: BLIReport, b: BLIReport, method: str = "csls", k: int = 1) -> PairedComparison:
     """Paired comparison of two evaluations of the same test lexicon on the same vocabularies."""
-    hits_a, hits_b = _paired_hits(a, b, method, k)
+    return compare_hit_pair(*_paired_hits(a, b, method, k), method, k)
+
+
+def compare_hit_pair(hits_a: np.ndarray, hits_b: np.ndarray, method: str = "csls", k: int = 1) -> PairedComparison:
+    """:func:`compare_reports` on two per-word hit arrays already aligned on the same test words (stored results)."""
+    hits_a, hits_b = np.asarray(hits_a, dtype=bool), np.asarray(hits_b, dtype=bool)
+    if hits_a.shape != hits_b.shape or hits_a.ndim != 1 or not len(hits_a):
+        raise UdmError(f"two runs' hits must cover the same test words, got {hits_a.shape} and {hits_b.shape}")
     only_a, only_b = int((hits_a & ~hits_b).sum()), int((hits_b & ~hits_a).sum())
     return PairedComparison(method, k, len(hits_a), float(hits_a.mean()), float(hits_b.mean()), only_a, only_b,
                             mcnemar_exact(only_a, only_b))
