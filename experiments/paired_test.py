@@ -61,15 +61,15 @@ def same_inputs(a: dict, b: dict) -> bool:
     return input_key(a) == input_key(b)
 
 
-def recorded_hits(cell: dict) -> tuple[Optional[np.ndarray], str]:
-    """A cell's per-word CSLS hits at 1 as its study JSON recorded them, and their test words' digest
-    (``(None, why)`` when the cell recorded none)."""
+def recorded_hits(cell: dict) -> tuple[Optional[np.ndarray], str, str]:
+    """A cell's per-word CSLS hits at 1 as its study JSON recorded them, their test words' digest, and why there
+    are none (``None`` hits and a reason when the cell recorded no usable hits)."""
     packed = cell.get("hits")
     if not packed:
-        return None, "recorded no per-word hits (a cell run before they were kept)"
+        return None, "", "recorded no per-word hits (a cell run before they were kept)"
     if (packed.get("method"), packed.get("k")) != ("csls", 1):
-        return None, f"recorded {packed.get('method')} hits at {packed.get('k')}, not CSLS at 1"
-    return unpack_hits(packed), packed.get("words_sha256", "")
+        return None, "", f"recorded {packed.get('method')} hits at {packed.get('k')}, not CSLS at 1"
+    return unpack_hits(packed), packed.get("words_sha256", ""), ""
 
 
 def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
@@ -95,16 +95,16 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
     if not base:
         return [], {}, [f"{sid}: no {baseline} cell with a cell key in the baseline study"]
     if recorded:
-        ref, words = recorded_hits(base[0])
+        ref, words, problem = recorded_hits(base[0])
         if ref is None:
-            return [], {}, [f"{sid}: the {baseline} cell {words}"]
+            return [], {}, [f"{sid}: the {baseline} cell {problem}"]
         split = words  # trainings pool when their test words (in order) are the same
 
         def score(c: dict) -> tuple[Optional[np.ndarray], str]:
-            hits, why = recorded_hits(c)
-            if hits is not None and why != words:
+            hits, digest, problem = recorded_hits(c)
+            if hits is not None and digest != words:
                 return None, "recorded hits on other test words than the baseline's"
-            return hits, why
+            return hits, problem
     else:
         base_map = cache / "cells" / f"{base[0]['cell']}.mapping.npz"
         if not base_map.is_file():
