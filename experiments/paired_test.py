@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 from probe_common import difference_cells, find_cached, probe_meta, read_study, report_header, study_vectors, write_probe_report  # noqa: E402
 from udm import Lexicon, Mapping, evaluate_mapping  # noqa: E402
-from udm.evaluate import unpack_hits, words_digest  # noqa: E402
+from udm.evaluate import BLIReport, unpack_hits, words_digest  # noqa: E402
 from udm.significance import compare_groups, compare_hit_pair, compare_hits  # noqa: E402
 from udm.errors import UdmError  # noqa: E402
 
@@ -101,6 +101,8 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
         split = words  # trainings pool when their test words (in order) are the same
 
         def score(c: dict) -> tuple[Optional[np.ndarray], str]:
+            if not c.get("cell"):  # runs pool and list by cell key, as in the rescoring path
+                return None, "no cell key (a cell run before cells were keyed)"
             hits, digest, problem = recorded_hits(c)
             if hits is not None and digest != words:
                 return None, "recorded hits on other test words than the baseline's"
@@ -116,7 +118,7 @@ def setting_rows(study: dict, setting: dict, cache: Path, baseline: str,
         # trainings match on the split's content: each training caches the same split under its own file name
         split = hashlib.sha256(Path(test_path).read_bytes()).hexdigest()
 
-        def report_of(path: Path):
+        def report_of(path: Path) -> BLIReport:
             return evaluate_mapping(Mapping.load(path), src, tgt, test, methods=("csls",))
 
         ref_report = report_of(base_map)

@@ -1012,7 +1012,8 @@ def test_paired_test_recorded_compares_the_hits_a_study_recorded_without_its_cac
         cells.append({"method": method, "seed": len(cells), "status": "ok", "cell": key, "p1": rep.get("csls", 1),
                       "hits": pack_hits(rep)})
     shifted = {**cells[2]["hits"], "words_sha256": "another-split"}
-    cells += [{**cells[1], "seed": 8, "cell": "nohits", "hits": None}, {**cells[2], "seed": 9, "hits": shifted}]
+    cells += [{**cells[1], "seed": 8, "cell": "nohits", "hits": None}, {**cells[2], "seed": 9, "hits": shifted},
+              {**cells[2], "seed": 10, "cell": None}]
     setting["cells"] = cells
     study["meta"] = {"params": {"max_vocab": 10 ** 6}}
     path = tmp_path / "study.json"
@@ -1029,6 +1030,7 @@ def test_paired_test_recorded_compares_the_hits_a_study_recorded_without_its_cac
     md = (tmp_path / "recorded.md").read_text()
     assert "| recorded |" in md and "`--recorded`: no mapping rescored" in md
     assert "wp seed 8: recorded no per-word hits" in md and "wp seed 9: recorded hits on other test words" in md
+    assert "wp seed 10: no cell key" in md
     setting["cells"][0]["hits"] = None  # no baseline hits: the setting is listed, not compared
     path.write_text(json.dumps(study))
     paired_test.main(common + ["--recorded", "--name", "nobase"])
